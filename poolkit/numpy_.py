@@ -1,0 +1,118 @@
+"""Vectorized NumPy: the same contract as :mod:`poolkit.naive`, without pixel loops.
+
+The trick is to loop over the k*k offsets inside the window instead of over the
+output pixels: for a fixed offset, the input elements that all the windows read
+form one strided slice of the input, so a window reduction becomes k*k
+whole-array operations on views (no padded copy, no k*k copies of the input).
+Adaptive pooling, whose bins differ in size, is reduced one axis at a time.
+
+Every function takes and returns (N, C, *spatial) NumPy arrays.
+"""
+
+import math
+
+import numpy as np
+
+from .spec import accumulator_dtype, start_value, window_offsets
+
+# In-place reductions for the values-only path; np.maximum propagates NaN,
+# np.fmax ignores it (MXNet).
+_UFUNCS = {
+    ("max", "propagate"): np.maximum,
+    ("max", "ignore"): np.fmax,
+    ("min", "propagate"): np.minimum,
+    ("min", "ignore"): np.fmin,
+    ("sum", "propagate"): np.add,
+    ("sum", "ignore"): np.add,
+}
+
+
+def _wins(op, values, best):
+    """Where ``values`` replace ``best``: strictly better (ties keep the first), or NaN."""
+    wins = values > best if op == "max" else values < best
+    if values.dtype.kind == "f":
+        wins |= np.isnan(values)
+    return wins
+
+
+def pool(x, window, op, *, indices=False, nan="propagate"):
+    """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.naive.pool`."""
+    out = np.full(x.shape[:2] + window.out_size, start_value(op, x.dtype, nan), accumulator_dtype(x.dtype))
+    if indices:
+        where = np.broadcast_to(window.first_inside_index(), out.shape).copy()
+    for offsets in window_offsets(window.kernel):
+        spans = window.tap_spans(offsets)
+        if spans is None:
+            continue  # this offset reads only padding
+        out_span, in_span = (Ellipsis, *spans[0]), (Ellipsis, *spans[1])
+        best, values = out[out_span], x[in_span]
+        if not indices:
+            _UFUNCS[op, nan](best, values, out=best)
+            continue
+        wins = _wins(op, values, best)
+        np.copyto(best, values, where=wins)
+        np.copyto(where[out_span], window.flat_tap_index(offsets)[spans[0]], where=wins)
+    return (out, where) if indices else out
+
+
+def adaptive_pool(x, bins, op, *, indices=False):
+    """Reduce every adaptive bin of ``x``, one spatial axis at a time, innermost first.
+
+    Reducing the last axis first and keeping the first winner at each step
+    gives the same winner as a row-major scan of the whole bin.
+    """
+    out_size = tuple(len(starts) for starts, _ in bins)
+    if 0 in out_size:
+        out = np.zeros(x.shape[:2] + out_size, accumulator_dtype(x.dtype) if op == "sum" else x.dtype)
+        return (out, np.zeros(out.shape, np.int64)) if indices else out
+    values = x.astype(accumulator_dtype(x.dtype), copy=False) if op == "sum" else x
+    flat = np.zeros((1,) * x.ndim, np.int64)  # in-plane index of each current winner
+    plane_strides = [math.prod(x.shape[axis + 1:]) for axis in range(2, x.ndim)]
+    for axis in reversed(range(len(bins))):
+        starts, ends = bins[axis]
+        shape = [1] * x.ndim
+        shape[axis + 2] = len(starts)
+        best = best_flat = None
+        for j in range(int((ends - starts).max())):
+            # Positions past the end of a shorter bin repeat its last element,
+            # which changes neither a max nor its index; sums mask them out.
+            position = np.minimum(starts + j, ends - 1)
+            candidate = np.take(values, position, axis=axis + 2)
+            if op == "sum":
+                inside = (starts + j < ends).reshape(shape)
+                candidate = np.where(inside, candidate, 0)
+                best = candidate if best is None else best + candidate
+                continue
+            candidate_flat = np.take(flat, np.minimum(position, flat.shape[axis + 2] - 1), axis=axis + 2)
+            candidate_flat = candidate_flat + position.reshape(shape) * plane_strides[axis]
+            if best is None:
+                best, best_flat = candidate, candidate_flat
+                continue
+            wins = _wins(op, candidate, best)
+            best, best_flat = np.where(wins, candidate, best), np.where(wins, candidate_flat, best_flat)
+        values, flat = best, best_flat
+    if indices:
+        return values, np.broadcast_to(flat, values.shape).astype(np.int64)
+    return values
+
+
+def pool_transpose(values, window):
+    """Add each output's value to every input position its window covers; see :func:`poolkit.naive.pool_transpose`."""
+    grad = np.zeros(values.shape[:2] + window.in_size, accumulator_dtype(values.dtype))
+    for offsets in window_offsets(window.kernel):
+        spans = window.tap_spans(offsets)
+        if spans is not None:
+            grad[(Ellipsis, *spans[1])] += values[(Ellipsis, *spans[0])]
+    return grad.astype(values.dtype, copy=False)
+
+
+def scatter(values, indices, plane_shape, *, accumulate):
+    """Write ``values`` at flat in-plane ``indices``; see :func:`poolkit.naive.scatter`."""
+    planes, plane = math.prod(values.shape[:2]), math.prod(plane_shape)
+    flat = (indices.reshape(planes, -1) + np.arange(planes)[:, None] * plane).ravel()
+    if accumulate:
+        out = np.bincount(flat, weights=values.ravel(), minlength=planes * plane)
+    else:
+        out = np.zeros(planes * plane, values.dtype)
+        out[flat] = values.ravel()
+    return out.astype(values.dtype, copy=False).reshape(values.shape[:2] + tuple(plane_shape))

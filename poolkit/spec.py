@@ -1,0 +1,382 @@
+"""Parameter normalisation, validation and window geometry.
+
+This is the only place where pooling parameters are checked and where the
+output size and the position of every window are worked out; the backends
+receive a validated :class:`Window` and never check anything themselves
+(the model is PyTorch's ``aten/src/ATen/native/Pool.h``).
+
+Every error names the parameter and the value it got, and the checks accept
+and reject exactly what PyTorch accepts and rejects, with three deliberate
+differences: bools are not ints here, average-type pooling needs a
+floating-point input, and ``lp_pool``'s ``norm_type`` must be non-zero.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+#: Accepted layouts per number of spatial dimensions: channels first, then last.
+LAYOUTS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
+
+
+def as_int(name, value):
+    """Return ``value`` as a Python int, or raise TypeError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {name}={value!r}")
+    return int(value)
+
+
+def as_tuple(name, value, dims):
+    """Expand an int, or a tuple of 1 or ``dims`` ints, to a tuple of ``dims`` ints.
+
+    Examples
+    --------
+    >>> as_tuple("stride", 2, 3)
+    (2, 2, 2)
+    >>> as_tuple("padding", (1, 0), 2)
+    (1, 0)
+    """
+    if isinstance(value, (tuple, list)):
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in value):
+            raise TypeError(f"{name} must be an int or a tuple of ints, got {name}={value!r}")
+        if len(value) not in (1, dims):
+            plural = "" if dims == 1 else f" or a tuple of {dims} ints"
+            raise ValueError(f"{name} must be an int{plural}, got {name}={value!r}")
+        return tuple(int(v) for v in value) * (dims // len(value))
+    return (as_int(name, value),) * dims
+
+
+def _require(condition, message):
+    if not condition:
+        raise ValueError(message)
+
+
+def _conv_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's output length along one axis (may be < 1; the caller checks)."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        # The last window must start inside the input or the left padding.
+        if (out - 1) * stride >= size + padding:
+            out -= 1
+        return out
+    return span // stride + 1
+
+
+def _check_geometry(kernel, stride, padding, dilation):
+    _require(all(k > 0 for k in kernel), f"kernel_size must be positive, got kernel_size={kernel}")
+    _require(all(s > 0 for s in stride), f"stride must be positive, got stride={stride}")
+    _require(all(d > 0 for d in dilation), f"dilation must be positive, got dilation={dilation}")
+    _require(all(p >= 0 for p in padding), f"padding must be non-negative, got padding={padding}")
+    _require(
+        all(p <= k // 2 for p, k in zip(padding, kernel)),
+        f"padding must be at most half of kernel_size, got padding={padding} with kernel_size={kernel}",
+    )
+
+
+def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Length of the pooled output along each axis, with PyTorch's rule.
+
+    ``out = floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``,
+    rounded up instead when ``ceil_mode``, except that the last window may not
+    start in the right padding.
+
+    Parameters
+    ----------
+    size : int or tuple of int
+        Input length along each spatial axis.
+    kernel_size, stride, padding, dilation : int or tuple of int
+        As in :func:`poolkit.max_pool2d`; ``stride`` defaults to ``kernel_size``.
+    ceil_mode : bool
+        Round up instead of down.
+
+    Returns
+    -------
+    int or tuple of int
+        An int when ``size`` is an int, otherwise a tuple of the same length.
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or the output would be empty.
+    TypeError
+        If a parameter is not an int or a tuple of ints.
+
+    Examples
+    --------
+    >>> pool_output_size(4, 3, stride=2, padding=1)
+    2
+    >>> pool_output_size((5, 5), 2, ceil_mode=True)
+    (3, 3)
+    """
+    dims = len(size) if isinstance(size, (tuple, list)) else 1
+    sizes = as_tuple("size", size, dims)
+    _require(all(s > 0 for s in sizes), f"size must be positive, got size={size!r}")
+    window = make_window(sizes, kernel_size, stride, padding, dilation, ceil_mode)
+    return window.out_size if isinstance(size, (tuple, list)) else window.out_size[0]
+
+
+def make_window(in_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Validate PyTorch-style pooling parameters for an input of spatial size ``in_size``."""
+    dims = len(in_size)
+    kernel = as_tuple("kernel_size", kernel_size, dims)
+    empty_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+    stride = kernel if empty_stride else as_tuple("stride", stride, dims)
+    padding = as_tuple("padding", padding, dims)
+    dilation = as_tuple("dilation", dilation, dims)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode must be a bool, got ceil_mode={ceil_mode!r}")
+    _check_geometry(kernel, stride, padding, dilation)
+    out = tuple(map(_conv_output_size, in_size, kernel, stride, padding, dilation, (bool(ceil_mode),) * dims))
+    _require(
+        all(o >= 1 for o in out),
+        f"output would be empty: input size {tuple(in_size)} with kernel_size={kernel}, stride={stride}, "
+        f"padding={padding}, dilation={dilation}, ceil_mode={bool(ceil_mode)} gives output size {out}",
+    )
+    return Window(tuple(in_size), kernel, stride, padding, dilation, out)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where every pooling window lies, along each spatial axis.
+
+    Output position ``o`` along an axis looks at the input positions
+    ``o*stride - padding + j*dilation`` for ``j`` in ``range(kernel)``; the
+    ones outside ``[0, in_size)`` are padding.
+
+    Examples
+    --------
+    >>> w = make_window((4, 4), 3, stride=2, padding=1)
+    >>> w.out_size
+    (2, 2)
+    >>> w.taps(0, 1)
+    [1, 2, 3]
+    """
+
+    in_size: tuple
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    out_size: tuple
+
+    @property
+    def dims(self):
+        return len(self.in_size)
+
+    def taps(self, axis, o):
+        """Input positions inside the input that window ``o`` covers along ``axis``."""
+        first = o * self.stride[axis] - self.padding[axis]
+        points = (first + j * self.dilation[axis] for j in range(self.kernel[axis]))
+        return [i for i in points if 0 <= i < self.in_size[axis]]
+
+    def tap_span(self, axis, j):
+        """The outputs whose tap ``j`` falls inside the input along ``axis``.
+
+        Returns ``(out_slice, in_slice)`` pairing those outputs with the input
+        positions they read, or ``None`` when tap ``j`` is always padding.
+        """
+        s, shift, size = self.stride[axis], j * self.dilation[axis] - self.padding[axis], self.in_size[axis]
+        lo = max(0, -(shift // s))  # first o with o*s + shift >= 0
+        hi = min(self.out_size[axis] - 1, (size - 1 - shift) // s)  # last o inside
+        if hi < lo:
+            return None
+        start = lo * s + shift
+        return slice(lo, hi + 1), slice(start, start + (hi - lo) * s + 1, s)
+
+    def tap_spans(self, offsets):
+        """:meth:`tap_span` for one window offset on every axis, or ``None``."""
+        spans = [self.tap_span(axis, j) for axis, j in enumerate(offsets)]
+        if any(span is None for span in spans):
+            return None
+        return tuple(s[0] for s in spans), tuple(s[1] for s in spans)
+
+    def flat_tap_index(self, offsets):
+        """In-plane flat index read by tap ``offsets`` of every window, shape ``out_size``."""
+        coords = [np.arange(o) * s - p + j * d for o, s, p, j, d in zip(self.out_size, self.stride, self.padding, offsets, self.dilation)]
+        return flat_index(coords, self.in_size)
+
+    def first_inside_index(self):
+        """Flat index of each window's first tap that lies inside the input.
+
+        PyTorch's max pooling starts from it, so that a window of ``-inf`` (or of
+        the integer minimum) reports the first element it covers.
+        """
+        coords = []
+        for o, s, p, d in zip(self.out_size, self.stride, self.padding, self.dilation):
+            start = np.arange(o) * s - p
+            coords.append(start + np.maximum(0, -(start // d)) * d)
+        return flat_index(coords, self.in_size)
+
+    def sizes(self, include_pad):
+        """Number of elements each window averages over, shape ``out_size``.
+
+        With ``include_pad`` the window counts explicit padding but stops at the
+        end of the right padding (never the ceil-mode overhang); without it only
+        positions inside the input count.
+        """
+        counts = []
+        for o, size, k, s, p in zip(self.out_size, self.in_size, self.kernel, self.stride, self.padding):
+            start = np.arange(o) * s - p
+            end = np.minimum(start + k, size + p)
+            counts.append(end - start if include_pad else np.maximum(0, np.minimum(end, size) - np.maximum(start, 0)))
+        return _outer_product(counts)
+
+
+def flat_index(coords, in_size):
+    """Row-major flat index in a plane of ``in_size`` for per-axis coordinate vectors."""
+    strides = [math.prod(in_size[axis + 1:]) for axis in range(len(in_size))]
+    grids = np.ix_(*coords)
+    return sum(g * st for g, st in zip(grids, strides)).astype(np.int64)
+
+
+def _outer_product(vectors):
+    return math.prod(np.ix_(*vectors)) if vectors else np.ones(())
+
+
+def adaptive_bins(in_size, output_size):
+    """Bin bounds of adaptive pooling, per axis: ``(starts, ends)`` arrays.
+
+    Bin ``i`` of ``O`` over ``L`` inputs is ``[floor(i*L/O), ceil((i+1)*L/O))``,
+    so neighbouring bins overlap when ``O`` does not divide ``L``.
+
+    Examples
+    --------
+    >>> starts, ends = adaptive_bins((5,), (3,))[0]
+    >>> starts.tolist(), ends.tolist()
+    ([0, 1, 3], [2, 4, 5])
+    """
+    bins = []
+    for size, out in zip(in_size, output_size):
+        i = np.arange(out)
+        bins.append(((i * size) // out, -((-(i + 1) * size) // out)))
+    return bins
+
+
+def adaptive_output_size(in_size, output_size):
+    """Validate adaptive pooling's ``output_size``; ``None`` entries keep the input size."""
+    dims = len(in_size)
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != dims:
+            raise ValueError(f"output_size must be an int or a tuple of {dims} ints, got output_size={output_size!r}")
+        sizes = tuple(size if v is None else as_int("output_size", v) for size, v in zip(in_size, output_size))
+    else:
+        sizes = (as_int("output_size", output_size),) * dims
+    _require(all(s >= 0 for s in sizes), f"output_size must be non-negative, got output_size={output_size!r}")
+    return sizes
+
+
+def check_dtype(name, array, integers):
+    """Raise TypeError unless ``array`` holds floats (or ints, when ``integers``)."""
+    kinds = "fiu" if integers else "f"
+    if array.dtype.kind not in kinds:
+        wanted = "a real floating-point or integer" if integers else "a floating-point"
+        raise TypeError(f"{name} needs {wanted} input, got x with dtype {array.dtype}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a user's array maps to the (N, C, *spatial) view the backends use."""
+
+    batched: bool
+    channels_last: bool
+
+    def to_internal(self, array):
+        if not self.batched:
+            array = array[np.newaxis]
+        return np.moveaxis(array, -1, 1) if self.channels_last else array
+
+    def to_user(self, array):
+        if self.channels_last:
+            array = np.moveaxis(array, 1, -1)
+        return array if self.batched else array[0]
+
+
+def input_layout(name, x, dims, layout, batch_optional=True):
+    """Check ``x``'s number of dimensions and layout; return its :class:`Layout`.
+
+    Unbatched input is ``(C, *spatial)`` (or ``(*spatial, C)`` channels-last);
+    the batch may be empty but no other dimension may be.
+    """
+    choices = LAYOUTS[dims]
+    if layout is None:
+        layout = choices[0]
+    if layout not in choices:
+        raise ValueError(f"{name}: layout must be one of {choices}, got layout={layout!r}")
+    ndims = (dims + 1, dims + 2) if batch_optional else (dims + 2,)
+    if x.ndim not in ndims:
+        wanted = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"{name} expects {wanted} input x ({layout} with optional batch), got x with shape {x.shape}")
+    batched = x.ndim == dims + 2
+    non_batch = x.shape[1:] if batched else x.shape
+    _require(0 not in non_batch, f"{name}: only the batch dimension of x may be empty, got x with shape {x.shape}")
+    return Layout(batched=batched, channels_last=layout == choices[1])
+
+
+def window_offsets(kernel):
+    """Every offset inside a window of shape ``kernel``, in row-major order."""
+    return product(*(range(k) for k in kernel))
+
+
+#: Window reductions the backends implement; average and Lp pooling are built on "sum".
+REDUCTIONS = ("max", "min", "sum")
+
+
+def accumulator_dtype(dtype):
+    """Sums run in float32 for float16 input, as PyTorch's CPU kernels do."""
+    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
+
+
+def start_value(op, dtype, nan):
+    """The value a window's running max, min or sum starts from.
+
+    With ``nan="propagate"`` (PyTorch) max starts from ``-inf``, so a window
+    with no element inside the input gives ``-inf``; with ``nan="ignore"``
+    (MXNet) it starts from the lowest finite value, which NaN never beats.
+    """
+    if op == "sum":
+        return 0
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+    if dtype.kind in "iu" or nan == "ignore":
+        return info.min if op == "max" else info.max
+    return -np.inf if op == "max" else np.inf
+
+
+def adaptive_bin_sizes(bins):
+    """Number of elements in every adaptive bin, shape ``output_size``."""
+    return _outer_product([ends - starts for starts, ends in bins])
+
+
+def unpool_output_size(in_size, kernel_size, stride, padding, output_size):
+    """Validate ``max_unpool``'s parameters; return the output's spatial size.
+
+    The default output is what max pooling with these parameters inverts,
+    ``(in - 1)*stride - 2*padding + kernel``; an explicit ``output_size`` (with or
+    without the leading N and C) must lie strictly within ``stride`` of it.
+    """
+    dims = len(in_size)
+    kernel = as_tuple("kernel_size", kernel_size, dims)
+    stride = kernel if stride is None else as_tuple("stride", stride, dims)
+    padding = as_tuple("padding", padding, dims)
+    _require(all(k > 0 for k in kernel), f"kernel_size must be positive, got kernel_size={kernel}")
+    _require(all(s > 0 for s in stride), f"stride must be positive, got stride={stride}")
+    _require(all(p >= 0 for p in padding), f"padding must be non-negative, got padding={padding}")
+    default = tuple((i - 1) * s - 2 * p + k for i, k, s, p in zip(in_size, kernel, stride, padding))
+    if output_size is None:
+        size = default
+    else:
+        if not isinstance(output_size, (tuple, list)) or len(output_size) not in (dims, dims + 2):
+            raise ValueError(f"output_size must be a tuple of {dims} or {dims + 2} ints, got output_size={output_size!r}")
+        size = tuple(as_int("output_size", v) for v in output_size[-dims:])
+        _require(
+            all(d - s < o < d + s for o, d, s in zip(size, default, stride)),
+            f"output_size must lie strictly between {tuple(d - s for d, s in zip(default, stride))} and "
+            f"{tuple(d + s for d, s in zip(default, stride))}, got output_size={output_size!r}",
+        )
+    _require(all(o > 0 for o in size), f"output would be empty: max_unpool output size {size} for input size {tuple(in_size)}")
+    return size
