@@ -20,6 +20,7 @@ The lecture's 2x2 max and average pooling of 0..8 (unbatched, one channel):
 [[2.0, 3.0], [5.0, 6.0]]
 """
 
+import functools
 import math
 import numbers
 
@@ -63,23 +64,25 @@ def _extremum_pool(op, name, dims, x, kernel_size, stride, padding, dilation, ce
 
 def _avg_pool(name, dims, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, layout, backend):
     call = Call(name, x, dims, layout, backend, integers=False)
-    window = spec.make_window(call.spatial, kernel_size, stride, padding, 1, ceil_mode)
+    window = spec.make_window(call.spatial, kernel_size, stride, padding, 1, ceil_mode, fits_kernel=dims == 3)
     return call.result(_average(call, window, count_include_pad, divisor_override))
 
 
 def _sum_pool(name, dims, x, kernel_size, stride, padding, ceil_mode, layout, backend):
     call = Call(name, x, dims, layout, backend, integers=False)
-    window = spec.make_window(call.spatial, kernel_size, stride, padding, 1, ceil_mode)
+    window = spec.make_window(call.spatial, kernel_size, stride, padding, 1, ceil_mode, fits_kernel=dims == 3)
     return call.result(call.backend.pool(call.x, window, "sum"))
 
 
 def _lp_pool(name, dims, x, norm_type, kernel_size, stride, ceil_mode, layout, backend):
     if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, numbers.Real):
         raise TypeError(f"norm_type must be a number, got norm_type={norm_type!r}")
-    if norm_type == 0 or not math.isfinite(norm_type):
-        raise ValueError(f"norm_type must be finite and non-zero, got norm_type={norm_type!r}")
+    if norm_type == 0 or math.isnan(norm_type):
+        raise ValueError(f"norm_type must be non-zero and not NaN, got norm_type={norm_type!r}")
     call = Call(name, x, dims, layout, backend, integers=False)
-    window = spec.make_window(call.spatial, kernel_size, stride, 0, 1, ceil_mode)
+    window = spec.make_window(call.spatial, kernel_size, stride, 0, 1, ceil_mode, fits_kernel=dims == 3)
+    if math.isinf(norm_type):  # the limits p -> +-inf: the max (or min) of |x|
+        return call.result(call.backend.pool(np.abs(call.x), window, "max" if norm_type > 0 else "min"))
     # PyTorch's definition, step by step in the input dtype: the average of x**p
     # over the window (clipped to the input), times the full kernel size, to the 1/p.
     powered = np.power(call.x, float(norm_type))
@@ -122,7 +125,7 @@ def _max_pool_backward(name, dims, grad_output, x, kernel_size, stride, padding,
 
 def _avg_pool_backward(name, dims, grad_output, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, layout, backend):
     call = Call(name, x, dims, layout, backend, integers=False)
-    window = spec.make_window(call.spatial, kernel_size, stride, padding, 1, ceil_mode)
+    window = spec.make_window(call.spatial, kernel_size, stride, padding, 1, ceil_mode, fits_kernel=dims == 3)
     grad = call.companion("grad_output", grad_output, call.x.shape[:2] + window.out_size, integers=False)
     acc = spec.accumulator_dtype(grad.dtype)
     share = grad.astype(acc) / _divisor(window, count_include_pad, divisor_override, acc)
@@ -143,7 +146,8 @@ _DOCS = {
     "max_pool": """{dims}-D max pooling, exactly as ``torch.nn.functional.{name}``.
 
     Each output is the largest element of its window; NaN wins (the last NaN's
-    index is reported), ties keep the first index.
+    index is reported), ties keep the first index. A dilated window that
+    covers only padding gives ``-inf`` and index -1.
 
     Parameters
     ----------
@@ -256,7 +260,7 @@ _DOCS = {
     {array}
         Floating point.
     norm_type : float
-        The power p, finite and non-zero.
+        The power p: non-zero; ``inf`` gives the max of ``|x|``, ``-inf`` the min.
     kernel_size, stride : int or tuple of int
         Window size and step (default ``kernel_size``); there is no padding.
     ceil_mode : bool
@@ -465,6 +469,18 @@ def _example(family, name, dims):
     return _EXAMPLE.format(n=4**dims, shape=shape, call=calls.get(family, f"poolkit.{name}(x, 2)"), out=results.get(family, out))
 
 
+def _quiet(function):
+    """Run ``function`` without NumPy's warnings for inf - inf, overflow and 0/0:
+    like the frameworks, pooling returns NaN or inf there silently."""
+
+    @functools.wraps(function)
+    def quiet(*args, **kwargs):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            return function(*args, **kwargs)
+
+    return quiet
+
+
 def _publish(family, make, all_dims):
     """Define ``{family}{d}d`` (or ``{family}{d}d_backward``) for each d in ``all_dims``."""
     for dims in all_dims:
@@ -475,7 +491,7 @@ def _publish(family, make, all_dims):
         fields = dict(dims=dims, name=name, layout=_LAYOUT.format(first=first, last=last), raises=_RAISES)
         fields["array"] = _ARRAY.format(spatial=spatial, last=last)
         fields["example"] = _example(family, name, dims)
-        function = make(name, dims)
+        function = _quiet(make(name, dims))
         function.__name__ = function.__qualname__ = name
         function.__doc__ = _DOCS[family].format(**fields)
         globals()[name] = function

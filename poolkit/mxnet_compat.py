@@ -119,7 +119,11 @@ def mxnet_pooling(data, kernel, pool_type="max", stride=None, pad=None, pooling_
     if global_pool:
         kernel, stride, pad = call.spatial, None, None
     window = _window(call.spatial, kernel, stride, pad, pooling_convention)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf come out silently, as in MXNet
+        return _pool(call, window, pool_type, count_include_pad, p_value)
 
+
+def _pool(call, window, pool_type, count_include_pad, p_value):
     if pool_type == "max":
         return call.result(call.backend.pool(call.x, window, "max", nan="ignore"))
     if pool_type == "lp":

@@ -13,7 +13,7 @@ from itertools import product
 
 import numpy as np
 
-from .spec import accumulator_dtype, start_value
+from .spec import accumulator_dtype, flat_index, start_value
 
 
 def _wins(op, nan, value, best):
@@ -23,29 +23,30 @@ def _wins(op, nan, value, best):
     return value > best if op == "max" else value < best
 
 
-def _reduce(plane, positions, op, nan, start):
-    """Reduce ``plane`` over ``positions``; also return the flat index that won."""
-    best, best_at = start, None
+def _reduce(plane, positions, op, nan, start, start_index):
+    """Reduce ``plane`` over ``positions``; also return the flat index that won.
+
+    Like PyTorch, the index starts at ``start_index`` (the window's first
+    element inside the input) and moves only when an element beats the best.
+    """
+    best, best_index = start, start_index
     for position in positions:
         value = plane[position]
-        if best_at is None:
-            best_at = position  # PyTorch reports the first element when none beats the start
         if op == "sum":
             best += value
         elif _wins(op, nan, value, best):
-            best, best_at = value, position
-    flat = -1 if best_at is None else int(np.ravel_multi_index(best_at, plane.shape))
-    return best, flat
+            best, best_index = value, np.ravel_multi_index(position, plane.shape)
+    return best, best_index
 
 
-def _run(x, out_size, positions_of, op, nan, indices):
+def _run(x, start_indices, positions_of, op, nan, indices):
     acc = accumulator_dtype(x.dtype)
     start = acc.type(start_value(op, x.dtype, nan))
-    out = np.empty(x.shape[:2] + tuple(out_size), acc)
-    where = np.zeros(out.shape, np.int64)
+    out = np.empty(x.shape[:2] + start_indices.shape, acc)
+    where = np.empty(out.shape, np.int64)
     for n, c in np.ndindex(*x.shape[:2]):
-        for o in np.ndindex(*out_size):
-            out[(n, c) + o], where[(n, c) + o] = _reduce(x[n, c], positions_of(o), op, nan, start)
+        for o in np.ndindex(*start_indices.shape):
+            out[(n, c) + o], where[(n, c) + o] = _reduce(x[n, c], positions_of(o), op, nan, start, start_indices[o])
     return (out, where) if indices else out
 
 
@@ -59,7 +60,7 @@ def pool(x, window, op, *, indices=False, nan="propagate"):
     def positions(o):
         return product(*(window.taps(axis, o_axis) for axis, o_axis in enumerate(o)))
 
-    return _run(x, window.out_size, positions, op, nan, indices)
+    return _run(x, window.first_inside_index(), positions, op, nan, indices)
 
 
 def adaptive_pool(x, bins, op, *, indices=False):
@@ -68,7 +69,7 @@ def adaptive_pool(x, bins, op, *, indices=False):
     def positions(o):
         return product(*(range(starts[i], ends[i]) for (starts, ends), i in zip(bins, o)))
 
-    return _run(x, [len(starts) for starts, _ in bins], positions, op, "propagate", indices)
+    return _run(x, flat_index([starts for starts, _ in bins], x.shape[2:]), positions, op, "propagate", indices)
 
 
 def pool_transpose(values, window):
@@ -90,13 +91,15 @@ def scatter(values, indices, plane_shape, *, accumulate):
     """Write ``values`` at the flat in-plane ``indices`` of a zero array of ``plane_shape`` planes.
 
     With ``accumulate`` repeated indices add up (the backward of max pooling),
-    otherwise the last write wins (``max_unpool``).
+    otherwise the last write wins (``max_unpool``). Index -1 writes nothing.
     """
     acc = accumulator_dtype(values.dtype) if accumulate else values.dtype
     out = np.zeros(values.shape[:2] + tuple(plane_shape), acc)
     for n, c in np.ndindex(*values.shape[:2]):
         plane = out[n, c]
         for o in np.ndindex(*values.shape[2:]):
+            if indices[(n, c) + o] < 0:
+                continue  # a window that missed the input has no element to receive anything
             position = np.unravel_index(indices[(n, c) + o], plane.shape)
             plane[position] = plane[position] + values[(n, c) + o] if accumulate else values[(n, c) + o]
     return out.astype(values.dtype)

@@ -110,9 +110,13 @@ def scatter(values, indices, plane_shape, *, accumulate):
     """Write ``values`` at flat in-plane ``indices``; see :func:`poolkit.naive.scatter`."""
     planes, plane = math.prod(values.shape[:2]), math.prod(plane_shape)
     flat = (indices.reshape(planes, -1) + np.arange(planes)[:, None] * plane).ravel()
+    values = values.ravel()
+    if indices.size and indices.min() < 0:  # windows that missed the input
+        keep = indices.ravel() >= 0
+        flat, values = flat[keep], values[keep]
     if accumulate:
-        out = np.bincount(flat, weights=values.ravel(), minlength=planes * plane)
+        out = np.bincount(flat, weights=values, minlength=planes * plane)
     else:
         out = np.zeros(planes * plane, values.dtype)
-        out[flat] = values.ravel()
-    return out.astype(values.dtype, copy=False).reshape(values.shape[:2] + tuple(plane_shape))
+        out[flat] = values
+    return out.astype(values.dtype, copy=False).reshape(indices.shape[:2] + tuple(plane_shape))

@@ -8,7 +8,7 @@ receive a validated :class:`Window` and never check anything themselves
 Every error names the parameter and the value it got, and the checks accept
 and reject exactly what PyTorch accepts and rejects, with three deliberate
 differences: bools are not ints here, average-type pooling needs a
-floating-point input, and ``lp_pool``'s ``norm_type`` must be non-zero.
+floating-point input, and ``lp_pool``'s ``norm_type`` may not be 0 or NaN.
 """
 
 from __future__ import annotations
@@ -121,8 +121,12 @@ def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, ceil
     return window.out_size if isinstance(size, (tuple, list)) else window.out_size[0]
 
 
-def make_window(in_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """Validate PyTorch-style pooling parameters for an input of spatial size ``in_size``."""
+def make_window(in_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, fits_kernel=False):
+    """Validate PyTorch-style pooling parameters for an input of spatial size ``in_size``.
+
+    ``fits_kernel`` adds PyTorch's extra rule for 3-D average pooling: the
+    input itself, before padding, must be at least as large as the kernel.
+    """
     dims = len(in_size)
     kernel = as_tuple("kernel_size", kernel_size, dims)
     empty_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
@@ -132,6 +136,10 @@ def make_window(in_size, kernel_size, stride=None, padding=0, dilation=1, ceil_m
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"ceil_mode must be a bool, got ceil_mode={ceil_mode!r}")
     _check_geometry(kernel, stride, padding, dilation)
+    _require(
+        not fits_kernel or all(i >= k for i, k in zip(in_size, kernel)),
+        f"input size {tuple(in_size)} is smaller than kernel_size={kernel} (3-D average pooling does not count padding here)",
+    )
     out = tuple(map(_conv_output_size, in_size, kernel, stride, padding, dilation, (bool(ceil_mode),) * dims))
     _require(
         all(o >= 1 for o in out),
@@ -205,13 +213,17 @@ class Window:
         """Flat index of each window's first tap that lies inside the input.
 
         PyTorch's max pooling starts from it, so that a window of ``-inf`` (or of
-        the integer minimum) reports the first element it covers.
+        the integer minimum) reports the first element it covers. A dilated
+        window can miss the input altogether; it gets -1 (PyTorch reports an
+        index outside the plane there).
         """
-        coords = []
-        for o, s, p, d in zip(self.out_size, self.stride, self.padding, self.dilation):
+        coords, inside = [], []
+        for o, s, p, d, size in zip(self.out_size, self.stride, self.padding, self.dilation, self.in_size):
             start = np.arange(o) * s - p
-            coords.append(start + np.maximum(0, -(start // d)) * d)
-        return flat_index(coords, self.in_size)
+            first = start + np.maximum(0, -(start // d)) * d
+            coords.append(first)
+            inside.append((first < size).astype(np.int64))
+        return np.where(_outer_product(inside) > 0, flat_index(coords, self.in_size), -1)
 
     def sizes(self, include_pad):
         """Number of elements each window averages over, shape ``out_size``.
@@ -259,12 +271,13 @@ def adaptive_bins(in_size, output_size):
 
 
 def adaptive_output_size(in_size, output_size):
-    """Validate adaptive pooling's ``output_size``; ``None`` entries keep the input size."""
+    """Validate adaptive pooling's ``output_size``; ``None`` entries (2-D and 3-D) keep the input size."""
     dims = len(in_size)
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != dims:
             raise ValueError(f"output_size must be an int or a tuple of {dims} ints, got output_size={output_size!r}")
-        sizes = tuple(size if v is None else as_int("output_size", v) for size, v in zip(in_size, output_size))
+        # None keeps an axis's size; PyTorch allows it from 2-D on.
+        sizes = tuple(size if v is None and dims > 1 else as_int("output_size", v) for size, v in zip(in_size, output_size))
     else:
         sizes = (as_int("output_size", output_size),) * dims
     _require(all(s >= 0 for s in sizes), f"output_size must be non-negative, got output_size={output_size!r}")

@@ -1,0 +1,258 @@
+"""Differential tests: every poolkit function, on both backends, against PyTorch.
+
+Hypothesis draws small inputs (batched or not, channels first or last, float16
+to float64 and integers, with ties, NaN and infinities) and PyTorch-valid
+parameters including ceil mode, padding and dilation. Max, min and indices
+must match exactly; results that sum must match to within rounding.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import poolkit
+from poolkit.spec import as_tuple
+from cases import FLOATS, INTEGERS, assert_close, channels_first, exact, inputs, spatial_shape, to_user, torch_input, windows
+
+BACKENDS = ["numpy", "naive"]
+DIMS = [1, 2, 3]
+
+
+def pk(family, dims, backend=None, suffix=""):
+    return getattr(poolkit, f"{family}{dims}d{suffix}")
+
+
+def tf(family, dims, suffix=""):
+    return getattr(F, f"{family}{dims}d{suffix}")
+
+
+def windows_inside(spatial, kernel, stride, pad, dil, ceil):
+    """Mask over the output: windows with at least one element inside the input."""
+    window = poolkit.spec.make_window(spatial, kernel, stride, pad, dil, ceil)
+    per_axis = [np.array([len(window.taps(axis, o)) for o in range(size)]) for axis, size in enumerate(window.out_size)]
+    return math.prod(np.ix_(*per_axis)) > 0
+
+
+def assert_same_indices(where, expected, x, layout, *window):
+    """Indices equal PyTorch's wherever the window has an element inside the input.
+
+    A dilated window can cover only padding: its value is -inf and poolkit
+    reports -1, while PyTorch's index there lies outside the plane and depends
+    on the memory format.
+    """
+    defined = windows_inside(spatial_shape(x, layout), *window)
+    exact(channels_first(where, layout)[..., defined], expected.numpy()[..., defined])
+    assert (channels_first(where, layout)[..., ~defined] == -1).all()
+
+
+def small(dims):
+    """Inputs small enough for the naive backend's loops."""
+    return inputs(dims, max_side=[9, 7, 4][dims - 1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dims", DIMS)
+@given(data=st.data())
+def test_max_pool_matches_torch_exactly(dims, backend, data):
+    x, layout = data.draw(inputs(dims, dtypes=FLOATS + INTEGERS, max_side=[9, 7, 4][dims - 1]))
+    kernel, stride, pad, dil, ceil = data.draw(windows(spatial_shape(x, layout)))
+    out, where = poolkit.__dict__[f"max_pool{dims}d"](x, kernel, stride, pad, dil, ceil, True, layout=layout, backend=backend)
+    expected, expected_where = tf("max_pool", dims)(torch_input(x, layout), kernel, stride, pad, dil, ceil, True)
+    assert out.dtype == x.dtype and where.dtype == np.int64
+    exact(out, to_user(expected, layout))
+    assert_same_indices(where, expected_where, x, layout, kernel, stride, pad, dil, ceil)
+    # Without indices the values-only path must give the same values.
+    exact(pk("max_pool", dims)(x, kernel, stride, pad, dil, ceil, layout=layout, backend=backend), out)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dims", DIMS)
+@given(data=st.data())
+def test_min_pool_is_max_pool_of_the_negation(dims, backend, data):
+    x, layout = data.draw(small(dims))
+    kernel, stride, pad, dil, ceil = data.draw(windows(spatial_shape(x, layout)))
+    out, where = pk("min_pool", dims)(x, kernel, stride, pad, dil, ceil, True, layout=layout, backend=backend)
+    negated, expected_where = tf("max_pool", dims)(-torch_input(x, layout), kernel, stride, pad, dil, ceil, True)
+    exact(out, to_user(-negated, layout))
+    assert_same_indices(where, expected_where, x, layout, kernel, stride, pad, dil, ceil)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dims", DIMS)
+@given(data=st.data())
+def test_avg_pool_matches_torch(dims, backend, data):
+    x, layout = data.draw(small(dims))
+    kernel, stride, pad, _, ceil = data.draw(windows(spatial_shape(x, layout), dilation=False, fits_kernel=dims == 3))
+    include = data.draw(st.booleans())
+    divisor = data.draw(st.one_of(st.none(), st.sampled_from([-3, 1, 2, 7])))
+    if divisor is not None and dims == 1:
+        divisor = None  # torch.avg_pool1d has no divisor_override
+    out = pk("avg_pool", dims)(x, kernel, stride, pad, ceil, include, divisor, layout=layout, backend=backend)
+    extra = () if dims == 1 else (divisor,)
+    expected = tf("avg_pool", dims)(torch_input(x, layout), kernel, stride, pad, ceil, include, *extra)
+    assert out.dtype == x.dtype
+    assert_close(out, to_user(expected, layout), x.dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dims", [2, 3])
+@given(data=st.data())
+def test_sum_pool_is_avg_pool_with_divisor_one(dims, backend, data):
+    x, layout = data.draw(small(dims))
+    kernel, stride, pad, _, ceil = data.draw(windows(spatial_shape(x, layout), dilation=False, fits_kernel=dims == 3))
+    out = pk("sum_pool", dims)(x, kernel, stride, pad, ceil, layout=layout, backend=backend)
+    expected = tf("avg_pool", dims)(torch_input(x, layout), kernel, stride, pad, ceil, True, 1)
+    assert_close(out, to_user(expected, layout), x.dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dims", DIMS)
+@given(data=st.data())
+def test_lp_pool_matches_torch(dims, backend, data):
+    x, layout = data.draw(inputs(dims, dtypes=(np.float64, np.float32), max_side=[9, 7, 4][dims - 1], kinds=("ties", "normal")))
+    kernel, stride, _, _, ceil = data.draw(windows(spatial_shape(x, layout), dilation=False, padding=False, fits_kernel=dims == 3))
+    norm = data.draw(st.sampled_from([1, 2, 3, 1.5, float("inf"), -float("inf")]))
+    if dims == 1 and not isinstance(kernel, int):
+        kernel = kernel[0]  # torch.lp_pool1d multiplies by kernel_size, so it must be an int
+    out = pk("lp_pool", dims)(x, norm, kernel, stride, ceil, layout=layout, backend=backend)
+    expected = tf("lp_pool", dims)(torch_input(x, layout), norm, kernel, stride, ceil)
+    assert_close(out, to_user(expected, layout), x.dtype)
+
+
+@st.composite
+def adaptive_sizes(draw, spatial):
+    """Output sizes below, equal to and above the input's, sometimes None (keep)."""
+    keep = st.none() if len(spatial) > 1 else st.nothing()  # torch's 1-D adaptive pooling has no None
+    sizes = tuple(draw(st.one_of(st.integers(1, side + 2), keep)) for side in spatial)
+    if all(s is not None for s in sizes) and len(set(sizes)) == 1 and draw(st.booleans()):
+        return sizes[0]
+    return sizes
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dims", DIMS)
+@given(data=st.data())
+def test_adaptive_pools_match_torch(dims, backend, data):
+    x, layout = data.draw(inputs(dims, dtypes=FLOATS + INTEGERS, max_side=[9, 7, 4][dims - 1]))
+    size = data.draw(adaptive_sizes(spatial_shape(x, layout)))
+    # torch's adaptive max has no integer kernel: compare integers on float64 copies.
+    reference = torch_input(x.astype(np.float64) if x.dtype.kind in "iu" else x, layout)
+    out, where = pk("adaptive_max_pool", dims)(x, size, True, layout=layout, backend=backend)
+    expected, expected_where = tf("adaptive_max_pool", dims)(reference, size, True)
+    exact(out, to_user(expected, layout).astype(x.dtype))
+    exact(where, to_user(expected_where, layout))
+    if x.dtype.kind == "f":
+        out = pk("adaptive_avg_pool", dims)(x, size, layout=layout, backend=backend)
+        assert_close(out, to_user(tf("adaptive_avg_pool", dims)(reference, size), layout), x.dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dims", DIMS)
+@given(data=st.data())
+def test_global_pools_are_adaptive_pools_to_one(dims, backend, data):
+    x, layout = data.draw(small(dims))
+    ones = (1,) * dims
+    out = pk("global_max_pool", dims)(x, layout=layout, backend=backend)
+    exact(out, to_user(tf("adaptive_max_pool", dims)(torch_input(x, layout), ones), layout))
+    out = pk("global_avg_pool", dims)(x, layout=layout, backend=backend)
+    assert_close(out, to_user(tf("adaptive_avg_pool", dims)(torch_input(x, layout), ones), layout), x.dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dims", DIMS)
+@given(data=st.data())
+def test_max_unpool_matches_torch(dims, backend, data):
+    x, layout = data.draw(small(dims))
+    kernel, stride, pad, _, ceil = data.draw(windows(spatial_shape(x, layout), dilation=False))
+    pooled, where = tf("max_pool", dims)(torch_input(x, layout), kernel, stride, pad, 1, ceil, True)
+    k, p = as_tuple("kernel_size", kernel, dims), pad
+    s = k if stride is None else stride
+    default = [(i - 1) * si - 2 * pi + ki for i, ki, si, pi in zip(pooled.shape[-dims:], k, s, p)]
+    # Any size strictly within a stride of the default is allowed, the pooled input's own size among them.
+    size = data.draw(st.sampled_from([None, tuple(spatial_shape(x, layout)), tuple(d + si - 1 for d, si in zip(default, s))]))
+    assume(min(size or default) > 0)
+    args = (to_user(pooled, layout), to_user(where, layout), kernel, stride, pad, size)
+    try:
+        expected = tf("max_unpool", dims)(pooled, where, kernel, stride, pad, size)
+    except RuntimeError:  # an index beyond the (smaller) output: both must refuse
+        with pytest.raises(ValueError, match="indices must lie in"):
+            pk("max_unpool", dims)(*args, layout=layout, backend=backend)
+        return
+    exact(pk("max_unpool", dims)(*args, layout=layout, backend=backend), to_user(expected, layout))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dims", DIMS)
+@given(data=st.data())
+def test_max_pool_backward_matches_autograd(dims, backend, data):
+    x, layout = data.draw(inputs(dims, dtypes=(np.float64, np.float32), max_side=[9, 7, 4][dims - 1], kinds=("ties", "normal", "inf")))
+    kernel, stride, pad, dil, ceil = data.draw(windows(spatial_shape(x, layout)))
+    # PyTorch scatters a window that misses the input to an index outside the plane.
+    assume(windows_inside(spatial_shape(x, layout), kernel, stride, pad, dil, ceil).all())
+    source = torch_input(x, layout, requires_grad=True)
+    pooled = tf("max_pool", dims)(source, kernel, stride, pad, dil, ceil)
+    grad = torch.randn(pooled.shape, dtype=pooled.dtype, generator=torch.Generator().manual_seed(data.draw(st.integers(0, 99))))
+    pooled.backward(grad)
+    out = pk("max_pool", dims, suffix="_backward")(to_user(grad, layout), x, kernel, stride, pad, dil, ceil, layout=layout, backend=backend)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert_close(out, to_user(source.grad, layout), x.dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dims", DIMS)
+@given(data=st.data())
+def test_avg_pool_backward_matches_autograd(dims, backend, data):
+    x, layout = data.draw(inputs(dims, dtypes=(np.float64, np.float32), max_side=[9, 7, 4][dims - 1], kinds=("normal",)))
+    kernel, stride, pad, _, ceil = data.draw(windows(spatial_shape(x, layout), dilation=False, fits_kernel=dims == 3))
+    include = data.draw(st.booleans())
+    divisor = None if dims == 1 else data.draw(st.one_of(st.none(), st.sampled_from([-2, 3])))
+    source = torch_input(x, layout, requires_grad=True)
+    extra = () if dims == 1 else (divisor,)
+    pooled = tf("avg_pool", dims)(source, kernel, stride, pad, ceil, include, *extra)
+    grad = torch.randn(pooled.shape, dtype=pooled.dtype, generator=torch.Generator().manual_seed(data.draw(st.integers(0, 99))))
+    pooled.backward(grad)
+    out = pk("avg_pool", dims, suffix="_backward")(to_user(grad, layout), x, kernel, stride, pad, ceil, include, divisor, layout=layout, backend=backend)
+    assert_close(out, to_user(source.grad, layout), x.dtype)
+
+
+@pytest.mark.parametrize("dims", DIMS)
+@given(data=st.data())
+def test_backends_agree_bit_for_bit_on_fixed_windows(dims, data):
+    """naive and numpy add a window's elements in the same order, so even sums agree exactly."""
+    x, layout = data.draw(small(dims))
+    kernel, stride, pad, _, ceil = data.draw(windows(spatial_shape(x, layout), dilation=False, fits_kernel=dims == 3))
+    for family in ("avg_pool", "sum_pool"):
+        results = [pk(family, dims)(x, kernel, stride, pad, ceil, layout=layout, backend=b) for b in BACKENDS]
+        exact(*results)
+
+
+def test_torch_tensors_in_give_tensors_out_with_the_same_dtype():
+    x = torch.arange(32.0, dtype=torch.float16).reshape(2, 4, 4)
+    out, where = poolkit.max_pool2d(x, 2, return_indices=True)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float16 and where.dtype == torch.int64
+    exact(out.numpy(), F.max_pool2d(x, 2).numpy())
+    grad = poolkit.avg_pool2d_backward(torch.ones(2, 2, 2), x.float(), 2)
+    assert isinstance(grad, torch.Tensor) and grad.shape == x.shape
+
+
+def test_channels_last_is_the_same_pooling_on_a_transposed_array():
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8))
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    out = poolkit.max_pool2d(nhwc, 3, 2, 1, layout="NHWC")
+    exact(out, poolkit.max_pool2d(x, 3, 2, 1).transpose(0, 2, 3, 1))
+    exact(channels_first(out, "NHWC"), F.max_pool2d(torch.tensor(x), 3, 2, 1).numpy())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_dilated_window_that_misses_the_input_gives_minus_inf_and_no_gradient(backend):
+    x = np.array([[[2.0]]])  # one 1x1 plane; taps at -1 and +1 both miss it
+    out, where = poolkit.max_pool2d(x, (1, 2), padding=(0, 1), dilation=(1, 2), return_indices=True, backend=backend)
+    assert out.tolist() == [[[-np.inf]]] and where.tolist() == [[[-1]]]
+    assert F.max_pool2d(torch.tensor(x), (1, 2), padding=(0, 1), dilation=(1, 2)).item() == -np.inf
+    grad = poolkit.max_pool2d_backward(np.ones((1, 1, 1)), x, (1, 2), padding=(0, 1), dilation=(1, 2), backend=backend)
+    assert grad.tolist() == [[[0.0]]]
