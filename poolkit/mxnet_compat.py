@@ -5,7 +5,8 @@ Where MXNet's raw operator differs from PyTorch, this follows MXNet:
 * ``stride`` defaults to 1 (not to the kernel) and ``pad`` may exceed half the kernel;
 * ``pooling_convention="full"`` rounds the output size up with no correction,
   so the last window may lie wholly in the padding (max then gives the
-  dtype's lowest finite value, average and sum give 0);
+  dtype's lowest finite value, average and sum give 0, but MXNet's 3-D
+  average can give NaN there);
 * max pooling ignores NaN and starts from the lowest finite value;
 * ``pool_type="lp"`` is ``(sum of x**p) ** (1/p)`` for p in 1, 2, 3;
 * the input must be batched and floating point.
@@ -132,7 +133,10 @@ def _pool(call, window, pool_type, count_include_pad, p_value):
     total = call.backend.pool(call.x, window, "sum")
     if pool_type == "sum":
         return call.result(total)
-    # A window with no element inside the input averages to 0.
+    if window.dims == 3:
+        # MXNet's 3-D kernel divides even an empty window's 0 by its raw count: NaN where that is 0.
+        return call.result(total / window.sizes(count_include_pad, clamp=False).astype(total.dtype))
+    # Elsewhere a window with no element inside the input averages to 0.
     inside = window.sizes(False)
     divisor = window.sizes(count_include_pad) if count_include_pad else inside
     out = np.zeros_like(total)

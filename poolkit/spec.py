@@ -225,18 +225,21 @@ class Window:
             inside.append((first < size).astype(np.int64))
         return np.where(_outer_product(inside) > 0, flat_index(coords, self.in_size), -1)
 
-    def sizes(self, include_pad):
+    def sizes(self, include_pad, clamp=True):
         """Number of elements each window averages over, shape ``out_size``.
 
         With ``include_pad`` the window counts explicit padding but stops at the
         end of the right padding (never the ceil-mode overhang); without it only
-        positions inside the input count.
+        positions inside the input count. ``clamp=False`` keeps the raw
+        per-axis difference ``min(end, size) - max(start, 0)`` even where it is
+        negative, as MXNet's 3-D kernel does.
         """
         counts = []
         for o, size, k, s, p in zip(self.out_size, self.in_size, self.kernel, self.stride, self.padding):
             start = np.arange(o) * s - p
             end = np.minimum(start + k, size + p)
-            counts.append(end - start if include_pad else np.maximum(0, np.minimum(end, size) - np.maximum(start, 0)))
+            inside = np.minimum(end, size) - np.maximum(start, 0)
+            counts.append(end - start if include_pad else np.maximum(0, inside) if clamp else inside)
         return _outer_product(counts)
 
 
