@@ -54,7 +54,6 @@ def _divisor(window, count_include_pad, divisor_override, dtype):
 
 def _extremum_pool(op, name, dims, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, layout, backend):
     call = Call(name, x, dims, layout, backend, integers=True)
-    check_bool("return_indices", return_indices)
     window = spec.make_window(call.spatial, kernel_size, stride, padding, dilation, ceil_mode)
     if not return_indices:
         return call.result(call.backend.pool(call.x, window, op))
@@ -81,6 +80,11 @@ def _lp_pool(name, dims, x, norm_type, kernel_size, stride, ceil_mode, layout, b
         raise ValueError(f"norm_type must be non-zero and not NaN, got norm_type={norm_type!r}")
     call = Call(name, x, dims, layout, backend, integers=False)
     window = spec.make_window(call.spatial, kernel_size, stride, 0, 1, ceil_mode, fits_kernel=dims == 3)
+    # PyTorch multiplies by the kernel's area, unpacking kernel_size itself: an
+    # int in 1-D, an int or a full tuple from 2-D on.
+    if isinstance(kernel_size, (tuple, list)) and (dims == 1 or len(kernel_size) != dims):
+        wanted = "an int" if dims == 1 else f"an int or a tuple of {dims} ints"
+        raise ValueError(f"{name}: kernel_size must be {wanted}, got kernel_size={kernel_size!r}")
     if math.isinf(norm_type):  # the limits p -> +-inf: the max (or min) of |x|
         return call.result(call.backend.pool(np.abs(call.x), window, "max" if norm_type > 0 else "min"))
     # PyTorch's definition, step by step in the input dtype: the average of x**p
@@ -92,8 +96,10 @@ def _lp_pool(name, dims, x, norm_type, kernel_size, stride, ceil_mode, layout, b
 
 
 def _adaptive_pool(op, name, dims, x, output_size, return_indices, layout, backend):
-    call = Call(name, x, dims, layout, backend, integers=op == "max")
-    check_bool("return_indices", return_indices)
+    # PyTorch lets adaptive pooling have no channels when unbatched, and its
+    # 1-D and 2-D average pooling even when batched.
+    empty_channels = True if op == "avg" and dims < 3 else "unbatched"
+    call = Call(name, x, dims, layout, backend, integers=op == "max", empty_channels=empty_channels)
     bins = spec.adaptive_bins(call.spatial, spec.adaptive_output_size(call.spatial, output_size))
     if op == "avg":
         total = call.backend.adaptive_pool(call.x, bins, "sum")
@@ -159,7 +165,8 @@ _DOCS = {
         Round the output size up; the last window still starts inside the input
         or the left padding.
     return_indices : bool
-        Also return each maximum's flat index within its (N, C) plane.
+        Also return each maximum's flat index within its (N, C) plane (any
+        true value counts, as in PyTorch).
     {layout}
 
     Returns

@@ -31,10 +31,10 @@ class Call:
     """One public call: ``x`` read as an (N, C, *spatial) NumPy view, a backend chosen,
     and results turned back into ``x``'s layout and kind."""
 
-    def __init__(self, name, x, dims, layout, backend, *, integers, batch_optional=True):
-        array, self._back = arrays.to_numpy(name, x)
-        spec.check_dtype(name, array, integers)
-        self.layout = spec.input_layout(name, array, dims, layout, batch_optional)
+    def __init__(self, name, x, dims, layout, backend, *, integers, label="x", batch_optional=True, empty_channels=False):
+        array, self._back = arrays.to_numpy(name, label, x)
+        spec.check_dtype(name, label, array, integers)
+        self.layout = spec.input_layout(name, label, array, dims, layout, batch_optional=batch_optional, empty_channels=empty_channels)
         self.x = self.layout.to_internal(array)
         self.dtype = array.dtype
         self.backend = choose_backend(name, backend)
@@ -46,7 +46,7 @@ class Call:
 
     def companion(self, label, value, shape, *, integers):
         """Read a second array argument, which must have ``shape`` in the internal layout."""
-        array, _ = arrays.to_numpy(f"{self.name}: {label}", value)
+        array, _ = arrays.to_numpy(self.name, label, value)
         if (array.dtype.kind not in "iu") if integers else (array.dtype.kind != "f"):
             kind = "an integer" if integers else "a floating-point"
             raise TypeError(f"{self.name}: {label} must be {kind} array, got {label} with dtype {array.dtype}")

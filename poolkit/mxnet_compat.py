@@ -2,7 +2,9 @@
 
 Where MXNet's raw operator differs from PyTorch, this follows MXNet:
 
-* ``stride`` defaults to 1 (not to the kernel) and ``pad`` may exceed half the kernel;
+* ``stride`` defaults to 1 (not to the kernel) and ``pad`` may exceed half the
+  kernel (for float32 channels-first max and avg it must stay below the kernel,
+  as MXNet's oneDNN kernel requires);
 * ``pooling_convention="full"`` rounds the output size up with no correction,
   so the last window may lie wholly in the padding (max then gives the
   dtype's lowest finite value, average and sum give 0, but MXNet's 3-D
@@ -116,12 +118,26 @@ def mxnet_pooling(data, kernel, pool_type="max", stride=None, pad=None, pooling_
     if dims not in spec.LAYOUTS:
         what = f"data with shape {getattr(data, 'shape', None)}" if global_pool else f"kernel={kernel!r}"
         raise ValueError(f"{name}: pooling needs 1 to 3 spatial axes, got {what}")
-    call = Call(name, data, dims, layout, backend, integers=False, batch_optional=False)
+    call = Call(name, data, dims, layout, backend, integers=False, label="data", batch_optional=False)
     if global_pool:
         kernel, stride, pad = call.spatial, None, None
     window = _window(call.spatial, kernel, stride, pad, pooling_convention)
+    if call.dtype == np.float32 and not call.layout.channels_last and pool_type in ("max", "avg"):
+        _check_onednn_pad(window, pool_type)
     with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf come out silently, as in MXNet
         return _pool(call, window, pool_type, count_include_pad, p_value)
+
+
+def _check_onednn_pad(window, pool_type):
+    """MXNet's CPU build hands float32 channels-first max and avg pooling to
+    oneDNN, which refuses a pad as large as the kernel (MXNet's check skips
+    the middle axis of 3-D, so does this); its other kernels accept it."""
+    checked = [axis for axis in range(window.dims) if not (window.dims == 3 and axis == 1)]
+    if any(window.padding[axis] >= window.kernel[axis] for axis in checked):
+        raise ValueError(
+            f"mxnet_pooling: pad must be smaller than kernel for float32 {pool_type} pooling, "
+            f"got pad={window.padding} with kernel={window.kernel}"
+        )
 
 
 def _pool(call, window, pool_type, count_include_pad, p_value):

@@ -109,7 +109,7 @@ def pool_transpose(values, window):
 def scatter(values, indices, plane_shape, *, accumulate):
     """Write ``values`` at flat in-plane ``indices``; see :func:`poolkit.naive.scatter`."""
     planes, plane = math.prod(values.shape[:2]), math.prod(plane_shape)
-    flat = (indices.reshape(planes, -1) + np.arange(planes)[:, None] * plane).ravel()
+    flat = (indices.reshape(planes, math.prod(indices.shape[2:])) + np.arange(planes)[:, None] * plane).ravel()
     values = values.ravel()
     if indices.size and indices.min() < 0:  # windows that missed the input
         keep = indices.ravel() >= 0

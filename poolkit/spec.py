@@ -24,10 +24,20 @@ import numpy as np
 LAYOUTS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
 
 
-def as_int(name, value):
-    """Return ``value`` as a Python int, or raise TypeError naming ``name``."""
+#: PyTorch keeps window geometry in C ints and sizes in 64-bit ints.
+INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
+
+
+def as_int(name, value, limit=INT32_MAX):
+    """Return ``value`` as a Python int, or raise naming ``name``.
+
+    Values beyond ``limit`` are refused as PyTorch refuses them, rather than
+    overflowing further down.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {name}={value!r}")
+    if abs(int(value)) > limit:
+        raise ValueError(f"{name} is too large (more than {limit}), got {name}={value!r}")
     return int(value)
 
 
@@ -47,6 +57,8 @@ def as_tuple(name, value, dims):
         if len(value) not in (1, dims):
             plural = "" if dims == 1 else f" or a tuple of {dims} ints"
             raise ValueError(f"{name} must be an int{plural}, got {name}={value!r}")
+        if any(abs(int(v)) > INT32_MAX for v in value):
+            raise ValueError(f"{name} is too large (more than {INT32_MAX}), got {name}={value!r}")
         return tuple(int(v) for v in value) * (dims // len(value))
     return (as_int(name, value),) * dims
 
@@ -115,6 +127,7 @@ def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, ceil
     (3, 3)
     """
     dims = len(size) if isinstance(size, (tuple, list)) else 1
+    _require(dims > 0, f"size must be an int or a non-empty tuple of ints, got size={size!r}")
     sizes = as_tuple("size", size, dims)
     _require(all(s > 0 for s in sizes), f"size must be positive, got size={size!r}")
     window = make_window(sizes, kernel_size, stride, padding, dilation, ceil_mode)
@@ -280,19 +293,19 @@ def adaptive_output_size(in_size, output_size):
         if len(output_size) != dims:
             raise ValueError(f"output_size must be an int or a tuple of {dims} ints, got output_size={output_size!r}")
         # None keeps an axis's size; PyTorch allows it from 2-D on.
-        sizes = tuple(size if v is None and dims > 1 else as_int("output_size", v) for size, v in zip(in_size, output_size))
+        sizes = tuple(size if v is None and dims > 1 else as_int("output_size", v, INT64_MAX) for size, v in zip(in_size, output_size))
     else:
-        sizes = (as_int("output_size", output_size),) * dims
+        sizes = (as_int("output_size", output_size, INT64_MAX),) * dims
     _require(all(s >= 0 for s in sizes), f"output_size must be non-negative, got output_size={output_size!r}")
     return sizes
 
 
-def check_dtype(name, array, integers):
+def check_dtype(name, label, array, integers):
     """Raise TypeError unless ``array`` holds floats (or ints, when ``integers``)."""
     kinds = "fiu" if integers else "f"
     if array.dtype.kind not in kinds:
         wanted = "a real floating-point or integer" if integers else "a floating-point"
-        raise TypeError(f"{name} needs {wanted} input, got x with dtype {array.dtype}")
+        raise TypeError(f"{name} needs {wanted} {label}, got {label} with dtype {array.dtype}")
 
 
 @dataclass(frozen=True)
@@ -313,11 +326,13 @@ class Layout:
         return array if self.batched else array[0]
 
 
-def input_layout(name, x, dims, layout, batch_optional=True):
+def input_layout(name, label, x, dims, layout, *, batch_optional=True, empty_channels=False):
     """Check ``x``'s number of dimensions and layout; return its :class:`Layout`.
 
-    Unbatched input is ``(C, *spatial)`` (or ``(*spatial, C)`` channels-last);
-    the batch may be empty but no other dimension may be.
+    Unbatched input is ``(C, *spatial)`` (or ``(*spatial, C)`` channels-last).
+    The batch may be empty; the channels too where ``empty_channels`` is True,
+    or is "unbatched" and ``x`` is (PyTorch's adaptive pooling); the spatial
+    dimensions never.
     """
     choices = LAYOUTS[dims]
     if layout is None:
@@ -327,11 +342,14 @@ def input_layout(name, x, dims, layout, batch_optional=True):
     ndims = (dims + 1, dims + 2) if batch_optional else (dims + 2,)
     if x.ndim not in ndims:
         wanted = " or ".join(f"{n}-D" for n in ndims)
-        raise ValueError(f"{name} expects {wanted} input x ({layout} with optional batch), got x with shape {x.shape}")
-    batched = x.ndim == dims + 2
-    non_batch = x.shape[1:] if batched else x.shape
-    _require(0 not in non_batch, f"{name}: only the batch dimension of x may be empty, got x with shape {x.shape}")
-    return Layout(batched=batched, channels_last=layout == choices[1])
+        form = f"{layout} with optional batch" if batch_optional else layout
+        raise ValueError(f"{name} expects {wanted} {label} ({form}), got {label} with shape {x.shape}")
+    result = Layout(batched=x.ndim == dims + 2, channels_last=layout == choices[1])
+    internal = result.to_internal(x).shape
+    channels_may_be_empty = empty_channels is True or (empty_channels == "unbatched" and not result.batched)
+    may_be_empty = internal[2:] if channels_may_be_empty else internal[1:]
+    _require(0 not in may_be_empty, f"{name}: only the batch dimension of {label} may be empty, got {label} with shape {x.shape}")
+    return result
 
 
 def window_offsets(kernel):
@@ -394,5 +412,9 @@ def unpool_output_size(in_size, kernel_size, stride, padding, output_size):
             f"output_size must lie strictly between {tuple(d - s for d, s in zip(default, stride))} and "
             f"{tuple(d + s for d, s in zip(default, stride))}, got output_size={output_size!r}",
         )
-    _require(all(o > 0 for o in size), f"output would be empty: max_unpool output size {size} for input size {tuple(in_size)}")
+    _require(
+        all(o > 0 for o in size),
+        f"output would be empty: kernel_size={kernel}, stride={stride}, padding={padding} "
+        f"unpool input size {tuple(in_size)} to {size}",
+    )
     return size

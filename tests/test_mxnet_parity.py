@@ -106,3 +106,23 @@ def test_global_pooling_on_ndarrays_returns_ndarrays():
     out = poolkit.mxnet_pooling(x, kernel=None, pool_type="avg", global_pool=True)
     assert isinstance(out, mx.nd.NDArray)
     exact(out.asnumpy(), mx.nd.Pooling(x, kernel=(1, 1), pool_type="avg", global_pool=True).asnumpy())
+
+
+@pytest.mark.parametrize("backend", ["numpy", "naive"])
+@pytest.mark.parametrize(
+    "pool_type, kernel, pad",
+    [("max", (2,), (2,)), ("avg", (2,), (3,)), ("max", (2, 2), (2, 0)), ("avg", (3, 3), (0, 3)), ("max", (2, 2, 2), (2, 0, 0)), ("avg", (2, 2, 2), (0, 0, 2))],
+)
+def test_pad_as_large_as_the_kernel_is_refused_only_where_mxnet_refuses_it(pool_type, kernel, pad, backend):
+    """MXNet's oneDNN path (float32, channels first, max/avg) refuses it; its own kernels compute it."""
+    x = np.arange(4.0 ** len(kernel)).reshape((1, 1) + (4,) * len(kernel))
+    params = dict(kernel=kernel, pool_type=pool_type, pad=pad)
+    with pytest.raises(mx.base.MXNetError, match="pad_l"):
+        mxnet_reference(x.astype(np.float32), **params)
+    with pytest.raises(ValueError, match=r"pad=\(" + ", ".join(map(str, pad))):
+        poolkit.mxnet_pooling(x.astype(np.float32), backend=backend, **params)
+    for dtype in (np.float64, np.float16):
+        out = poolkit.mxnet_pooling(x.astype(dtype), backend=backend, **params)
+        assert_close(out, mxnet_reference(x.astype(dtype), **params), dtype)
+    sums = dict(params, pool_type="sum")
+    assert_close(poolkit.mxnet_pooling(x.astype(np.float32), backend=backend, **sums), mxnet_reference(x.astype(np.float32), **sums), np.float32)

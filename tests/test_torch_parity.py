@@ -38,16 +38,21 @@ def windows_inside(spatial, kernel, stride, pad, dil, ceil):
     return math.prod(np.ix_(*per_axis)) > 0
 
 
-def assert_same_indices(where, expected, x, layout, *window):
-    """Indices equal PyTorch's wherever the window has an element inside the input.
+def assert_same_indices(where, expected, x, out, op, layout, *window):
+    """Indices equal PyTorch's wherever PyTorch defines them.
 
-    A dilated window can cover only padding: its value is -inf and poolkit
-    reports -1, while PyTorch's index there lies outside the plane and depends
-    on the memory format.
+    Two kinds of window are left out. A dilated window can cover only padding:
+    poolkit reports -1, PyTorch an index outside the plane. And a window whose
+    elements all equal the starting value (-inf, or the integer minimum, for
+    max) never moves off its initial index, which PyTorch's contiguous kernel
+    sets to the window's first element and its channels-last kernel (chosen
+    for ambiguous strides too) to 0; poolkit follows the contiguous kernel.
     """
-    defined = windows_inside(spatial_shape(x, layout), *window)
-    exact(channels_first(where, layout)[..., defined], expected.numpy()[..., defined])
-    assert (channels_first(where, layout)[..., ~defined] == -1).all()
+    start = poolkit.spec.start_value(op, x.dtype, "propagate")
+    inside = windows_inside(spatial_shape(x, layout), *window)
+    defined = inside & (channels_first(out, layout) != start)
+    exact(channels_first(where, layout)[defined], expected.numpy()[defined])
+    assert (channels_first(where, layout)[..., ~inside] == -1).all()
 
 
 def small(dims):
@@ -65,7 +70,7 @@ def test_max_pool_matches_torch_exactly(dims, backend, data):
     expected, expected_where = tf("max_pool", dims)(torch_input(x, layout), kernel, stride, pad, dil, ceil, True)
     assert out.dtype == x.dtype and where.dtype == np.int64
     exact(out, to_user(expected, layout))
-    assert_same_indices(where, expected_where, x, layout, kernel, stride, pad, dil, ceil)
+    assert_same_indices(where, expected_where, x, out, "max", layout, kernel, stride, pad, dil, ceil)
     # Without indices the values-only path must give the same values.
     exact(pk("max_pool", dims)(x, kernel, stride, pad, dil, ceil, layout=layout, backend=backend), out)
 
@@ -79,7 +84,7 @@ def test_min_pool_is_max_pool_of_the_negation(dims, backend, data):
     out, where = pk("min_pool", dims)(x, kernel, stride, pad, dil, ceil, True, layout=layout, backend=backend)
     negated, expected_where = tf("max_pool", dims)(-torch_input(x, layout), kernel, stride, pad, dil, ceil, True)
     exact(out, to_user(-negated, layout))
-    assert_same_indices(where, expected_where, x, layout, kernel, stride, pad, dil, ceil)
+    assert_same_indices(where, expected_where, x, out, "min", layout, kernel, stride, pad, dil, ceil)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -256,3 +261,10 @@ def test_a_dilated_window_that_misses_the_input_gives_minus_inf_and_no_gradient(
     assert F.max_pool2d(torch.tensor(x), (1, 2), padding=(0, 1), dilation=(1, 2)).item() == -np.inf
     grad = poolkit.max_pool2d_backward(np.ones((1, 1, 1)), x, (1, 2), padding=(0, 1), dilation=(1, 2), backend=backend)
     assert grad.tolist() == [[[0.0]]]
+
+
+def test_an_all_minus_inf_window_reports_its_first_element_as_pytorchs_contiguous_kernel_does():
+    x = np.array([0.5, -1.5, -np.inf, np.inf]).reshape(1, 1, 2, 2)
+    expected = F.max_pool2d(torch.tensor(x).contiguous(), 1, return_indices=True)[1]
+    for backend in BACKENDS:
+        exact(poolkit.max_pool2d(x, 1, return_indices=True, backend=backend)[1], expected.numpy())
