@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NP2 := .venv-numpy2
+NP2_STAMP := $(NP2)/.installed
 
 .PHONY: setup test book bench lock clean
 
@@ -17,8 +19,17 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-test: setup
+# The whole suite in the course environment, then poolkit's own tests on
+# NumPy 2 without MXNet (as on the GPU machines), which must pass there too.
+test: setup $(NP2_STAMP)
 	$(BIN)/python -m pytest -n 2 -q
+	$(NP2)/bin/python -m pytest -n 2 -q tests/test_torch_parity.py tests/test_errors.py tests/test_lecture.py poolkit
+
+$(NP2_STAMP): requirements-numpy2.txt pyproject.toml
+	$(PYTHON) -m venv $(NP2)
+	$(NP2)/bin/pip install --quiet -r requirements-numpy2.txt
+	$(NP2)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
 
 book: setup
 	$(BIN)/jupyter-book build --warningiserror --keep-going .
@@ -35,4 +46,4 @@ lock:
 	  /tmp/poolkit-lock/bin/pip freeze --all | grep -v "^pip==" | sed 's/+cpu//'; } > requirements.txt
 
 clean:
-	rm -rf $(VENV) _build
+	rm -rf $(VENV) $(NP2) _build

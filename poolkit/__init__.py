@@ -34,9 +34,9 @@ from .spec import pool_output_size
 __all__ = ["BACKENDS", "mxnet_pooling", "pool_output_size"]
 
 
-def _average(call, window, count_include_pad, divisor_override):
-    """Window sums divided, in the accumulator dtype, by PyTorch's divisor."""
-    total = call.backend.pool(call.x, window, "sum")
+def _average(backend, x, window, count_include_pad, divisor_override):
+    """Window sums of ``x`` divided, in the accumulator dtype, by PyTorch's divisor."""
+    total = backend.pool(x, window, "sum")
     return total / _divisor(window, count_include_pad, divisor_override, total.dtype)
 
 
@@ -64,7 +64,7 @@ def _extremum_pool(op, name, dims, x, kernel_size, stride, padding, dilation, ce
 def _avg_pool(name, dims, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, layout, backend):
     call = Call(name, x, dims, layout, backend, integers=False)
     window = spec.make_window(call.spatial, kernel_size, stride, padding, 1, ceil_mode, fits_kernel=dims == 3)
-    return call.result(_average(call, window, count_include_pad, divisor_override))
+    return call.result(_average(call.backend, call.x, window, count_include_pad, divisor_override))
 
 
 def _sum_pool(name, dims, x, kernel_size, stride, padding, ceil_mode, layout, backend):
@@ -90,8 +90,7 @@ def _lp_pool(name, dims, x, norm_type, kernel_size, stride, ceil_mode, layout, b
     # PyTorch's definition, step by step in the input dtype: the average of x**p
     # over the window (clipped to the input), times the full kernel size, to the 1/p.
     powered = np.power(call.x, float(norm_type))
-    mean = (call.backend.pool(powered, window, "sum") / window.sizes(True).astype(spec.accumulator_dtype(call.dtype)))
-    mean = mean.astype(call.dtype) * math.prod(window.kernel)
+    mean = _average(call.backend, powered, window, True, None).astype(call.dtype) * math.prod(window.kernel)
     return call.result(np.power(mean, 1.0 / float(norm_type)))
 
 
