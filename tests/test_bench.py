@@ -1,0 +1,65 @@
+"""Smoke test of the CPU benchmark: ``bench/cpu.py --quick`` runs and writes well-formed JSON.
+
+Only the structure and the sign of the numbers are checked, never a time.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")  # the benchmark's reference
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "cpu.py"
+IMPLEMENTATIONS = ["naive", "numpy", "torch", "mxnet"]
+RATIOS = ["numpy/torch", "mxnet/torch", "naive/numpy"]
+
+
+def positive(value):
+    return isinstance(value, float) and value > 0
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "cpu.json"
+    run = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Acceptance numbers" in run.stdout
+    return json.loads(out.read_text())
+
+
+def test_top_level_structure(results):
+    assert results["quick"] is True
+    assert results["implementations"] == IMPLEMENTATIONS
+    assert results["ratios"] == RATIOS
+    for key in ["platform", "processor", "cpu_count", "python", "numpy", "torch", "torch_num_threads", "mxnet"]:
+        assert key in results["machine"]
+    assert results["method"]["notes"] and results["date"]
+
+
+def test_rows(results):
+    rows = results["rows"]
+    # 2 shapes x 2 configs x 2 ops x 2 directions in NCHW, and the larger shape again in NHWC.
+    assert len(rows) == 24
+    assert [row["layout"] for row in rows] == ["NCHW"] * 16 + ["NHWC"] * 8
+    for row in rows:
+        assert row["op"] in ("max", "avg") and row["direction"] in ("forward", "backward")
+        assert row["config"] in ("k3s2p1", "k2s2p0") and len(row["shape"]) == 4
+        assert list(row["times_ms"]) == IMPLEMENTATIONS and list(row["ratios"]) == RATIOS
+        for name in ["naive", "numpy", "torch"]:  # the small shapes never skip the naive backend
+            assert positive(row["times_ms"][name]), (row, name)
+            assert row["status"][name] == "ok"
+        mxnet = row["times_ms"]["mxnet"]
+        assert positive(mxnet) if row["status"]["mxnet"] == "ok" else mxnet is None
+        for ratio in RATIOS:
+            top, bottom = ratio.split("/")
+            if row["times_ms"][top] is not None and row["times_ms"][bottom] is not None:
+                assert positive(row["ratios"][ratio])
+
+
+def test_targets(results):
+    large, small = results["targets"]["numpy_vs_torch_max_forward_large"], results["targets"]["naive_vs_numpy_max_forward_64x64"]
+    assert large["value"] is None and large["pass"] is None  # the large shape is not in the quick run
+    assert positive(small["value"]) and isinstance(small["pass"], bool)
