@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .spec import accumulator_dtype, start_value, window_offsets
+from .spec import accumulator_dtype, start_value
 
 # In-place reductions for the values-only path; np.maximum propagates NaN,
 # np.fmax ignores it (MXNet).
@@ -40,18 +40,14 @@ def pool(x, window, op, *, indices=False, nan="propagate"):
     out = np.full(x.shape[:2] + window.out_size, start_value(op, x.dtype, nan), accumulator_dtype(x.dtype))
     if indices:
         where = np.broadcast_to(window.first_inside_index(), out.shape).copy()
-    for offsets in window_offsets(window.kernel):
-        spans = window.tap_spans(offsets)
-        if spans is None:
-            continue  # this offset reads only padding
-        out_span, in_span = (Ellipsis, *spans[0]), (Ellipsis, *spans[1])
+    for offsets, out_span, in_span in window.tap_plan():  # offsets that read only padding are left out
         best, values = out[out_span], x[in_span]
         if not indices:
             _UFUNCS[op, nan](best, values, out=best)
             continue
         wins = _wins(op, values, best)
         np.copyto(best, values, where=wins)
-        np.copyto(where[out_span], window.flat_tap_index(offsets)[spans[0]], where=wins)
+        np.copyto(where[out_span], window.flat_tap_index(offsets)[out_span[1:]], where=wins)
     return (out, where) if indices else out
 
 
@@ -99,10 +95,8 @@ def adaptive_pool(x, bins, op, *, indices=False):
 def pool_transpose(values, window):
     """Add each output's value to every input position its window covers; see :func:`poolkit.naive.pool_transpose`."""
     grad = np.zeros(values.shape[:2] + window.in_size, accumulator_dtype(values.dtype))
-    for offsets in window_offsets(window.kernel):
-        spans = window.tap_spans(offsets)
-        if spans is not None:
-            grad[(Ellipsis, *spans[1])] += values[(Ellipsis, *spans[0])]
+    for _, out_span, in_span in window.tap_plan():
+        grad[in_span] += values[out_span]
     return grad.astype(values.dtype, copy=False)
 
 

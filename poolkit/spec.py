@@ -13,6 +13,7 @@ floating-point input, and ``lp_pool``'s ``norm_type`` may not be 0 or NaN.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -217,6 +218,14 @@ class Window:
             return None
         return tuple(s[0] for s in spans), tuple(s[1] for s in spans)
 
+    def tap_plan(self):
+        """``(offsets, out_index, in_index)`` for every window offset that reads
+        some input, in row-major order; the indices select ``[..., spans]``.
+
+        Cached per geometry: computing it is most of the cost of a small call.
+        """
+        return _tap_plan(self)
+
     def flat_tap_index(self, offsets):
         """In-plane flat index read by tap ``offsets`` of every window, shape ``out_size``."""
         coords = [np.arange(o) * s - p + j * d for o, s, p, j, d in zip(self.out_size, self.stride, self.padding, offsets, self.dilation)]
@@ -254,6 +263,16 @@ class Window:
             inside = np.minimum(end, size) - np.maximum(start, 0)
             counts.append(end - start if include_pad else np.maximum(0, inside) if clamp else inside)
         return _outer_product(counts)
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_plan(window):
+    plan = []
+    for offsets in window_offsets(window.kernel):
+        spans = window.tap_spans(offsets)
+        if spans is not None:
+            plan.append((offsets, (Ellipsis, *spans[0]), (Ellipsis, *spans[1])))
+    return tuple(plan)
 
 
 def flat_index(coords, in_size):
