@@ -35,11 +35,24 @@ def _wins(op, values, best):
     return wins
 
 
+def _like(x, shape, dtype):
+    """An uninitialised array of ``shape`` laid out in memory like ``x``.
+
+    A channels-last input reaches the backend as a transposed view; writing
+    the result in the same order keeps every pass over memory sequential.
+    """
+    outer_first = sorted(range(x.ndim), key=lambda axis: -x.strides[axis])
+    array = np.empty([shape[axis] for axis in outer_first], dtype)
+    return array.transpose(np.argsort(outer_first))
+
+
 def pool(x, window, op, *, indices=False, nan="propagate"):
     """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.naive.pool`."""
-    out = np.full(x.shape[:2] + window.out_size, start_value(op, x.dtype, nan), accumulator_dtype(x.dtype))
+    out = _like(x, x.shape[:2] + window.out_size, accumulator_dtype(x.dtype))
+    out[...] = start_value(op, x.dtype, nan)
     if indices:
-        where = np.broadcast_to(window.first_inside_index(), out.shape).copy()
+        where = _like(x, out.shape, np.int64)
+        where[...] = window.first_inside_index()
     for offsets, out_span, in_span in window.tap_plan():  # offsets that read only padding are left out
         best, values = out[out_span], x[in_span]
         if not indices:
@@ -94,7 +107,8 @@ def adaptive_pool(x, bins, op, *, indices=False):
 
 def pool_transpose(values, window):
     """Add each output's value to every input position its window covers; see :func:`poolkit.naive.pool_transpose`."""
-    grad = np.zeros(values.shape[:2] + window.in_size, accumulator_dtype(values.dtype))
+    grad = _like(values, values.shape[:2] + window.in_size, accumulator_dtype(values.dtype))
+    grad[...] = 0
     for _, out_span, in_span in window.tap_plan():
         grad[in_span] += values[out_span]
     return grad.astype(values.dtype, copy=False)
