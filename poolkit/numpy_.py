@@ -4,12 +4,17 @@ The trick is to loop over the k*k offsets inside the window instead of over the
 output pixels: for a fixed offset, the input elements that all the windows read
 form one strided slice of the input, so a window reduction becomes k*k
 whole-array operations on views (no padded copy, no k*k copies of the input).
+Those operations run on blocks of whole planes, a few MiB each, so that the
+output stays in cache across the k*k passes and the blocks share the cores.
 Adaptive pooling, whose bins differ in size, is reduced one axis at a time.
 
 Every function takes and returns (N, C, *spatial) NumPy arrays.
 """
 
+import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -46,22 +51,66 @@ def _like(x, shape, dtype):
     return array.transpose(np.argsort(outer_first))
 
 
+#: About how many input bytes one block holds: small enough that the block's
+#: output stays in cache across all k*k passes, large enough that Python's
+#: per-pass overhead vanishes.
+BLOCK_BYTES = 4 << 20
+
+
+@functools.lru_cache(maxsize=1)
+def _workers():
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="poolkit")
+
+
+def _by_blocks(work, x, *arrays):
+    """Call ``work(x[b], *(a[b] for a in arrays))`` for blocks ``b`` of samples and channels.
+
+    Every block holds whole planes, so blocks are independent and the result
+    does not depend on how they are scheduled; NumPy releases the GIL inside
+    its loops, so the blocks run on all cores.
+    """
+    n, c = x.shape[:2]
+    plane = math.prod(x.shape[2:]) * x.itemsize
+    # Channels-last views keep a sample's channels interleaved in memory: block by sample.
+    step = c if x.strides[1] < x.strides[-1] else max(1, min(c, BLOCK_BYTES // max(plane, 1)))
+    blocks = [(slice(i, i + 1), slice(j, j + step)) for i in range(n) for j in range(0, c, step)]
+    if len(blocks) <= 1:
+        work(x, *arrays)
+        return
+    errors = np.geterr()  # NumPy's error settings are per thread: carry the caller's over
+
+    def run(block):
+        with np.errstate(**errors):
+            work(x[block], *(a[block] for a in arrays))
+
+    list(_workers().map(run, blocks))
+
+
 def pool(x, window, op, *, indices=False, nan="propagate"):
     """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.naive.pool`."""
     out = _like(x, x.shape[:2] + window.out_size, accumulator_dtype(x.dtype))
     out[...] = start_value(op, x.dtype, nan)
-    if indices:
-        where = _like(x, out.shape, np.int64)
-        where[...] = window.first_inside_index()
-    for offsets, out_span, in_span in window.tap_plan():  # offsets that read only padding are left out
-        best, values = out[out_span], x[in_span]
-        if not indices:
-            _UFUNCS[op, nan](best, values, out=best)
-            continue
-        wins = _wins(op, values, best)
-        np.copyto(best, values, where=wins)
-        np.copyto(where[out_span], window.flat_tap_index(offsets)[out_span[1:]], where=wins)
-    return (out, where) if indices else out
+    plan = window.tap_plan()  # the offsets that read only padding are left out
+
+    def reduce_values(x, out):
+        for _, out_span, in_span in plan:
+            best = out[out_span]
+            _UFUNCS[op, nan](best, x[in_span], out=best)
+
+    def reduce_with_indices(x, out, where):
+        for offsets, out_span, in_span in plan:
+            best, values = out[out_span], x[in_span]
+            wins = _wins(op, values, best)
+            np.copyto(best, values, where=wins)
+            np.copyto(where[out_span], window.flat_tap_index(offsets)[out_span[1:]], where=wins)
+
+    if not indices:
+        _by_blocks(reduce_values, x, out)
+        return out
+    where = _like(x, out.shape, np.int64)
+    where[...] = window.first_inside_index()
+    _by_blocks(reduce_with_indices, x, out, where)
+    return out, where
 
 
 def adaptive_pool(x, bins, op, *, indices=False):
@@ -109,22 +158,34 @@ def pool_transpose(values, window):
     """Add each output's value to every input position its window covers; see :func:`poolkit.naive.pool_transpose`."""
     grad = _like(values, values.shape[:2] + window.in_size, accumulator_dtype(values.dtype))
     grad[...] = 0
-    for _, out_span, in_span in window.tap_plan():
-        grad[in_span] += values[out_span]
+    plan = window.tap_plan()
+
+    def spread(values, grad):
+        for _, out_span, in_span in plan:
+            grad[in_span] += values[out_span]
+
+    _by_blocks(spread, values, grad)
     return grad.astype(values.dtype, copy=False)
 
 
 def scatter(values, indices, plane_shape, *, accumulate):
     """Write ``values`` at flat in-plane ``indices``; see :func:`poolkit.naive.scatter`."""
-    planes, plane = math.prod(values.shape[:2]), math.prod(plane_shape)
-    flat = (indices.reshape(planes, math.prod(indices.shape[2:])) + np.arange(planes)[:, None] * plane).ravel()
-    values = values.ravel()
-    if indices.size and indices.min() < 0:  # windows that missed the input
-        keep = indices.ravel() >= 0
-        flat, values = flat[keep], values[keep]
-    if accumulate:
-        out = np.bincount(flat, weights=values, minlength=planes * plane)
-    else:
-        out = np.zeros(planes * plane, values.dtype)
-        out[flat] = values
-    return out.astype(values.dtype, copy=False).reshape(indices.shape[:2] + tuple(plane_shape))
+    out = _like(values, values.shape[:2] + tuple(plane_shape), values.dtype)
+    plane = math.prod(plane_shape)
+
+    def write(values, indices, out):
+        planes = math.prod(values.shape[:2])
+        flat = (indices.reshape(planes, math.prod(indices.shape[2:])) + np.arange(planes)[:, None] * plane).ravel()
+        values = values.ravel()
+        if indices.size and indices.min() < 0:  # windows that missed the input
+            keep = indices.ravel() >= 0
+            flat, values = flat[keep], values[keep]
+        if accumulate:
+            block = np.bincount(flat, weights=values, minlength=planes * plane)
+        else:
+            block = np.zeros(planes * plane, values.dtype)
+            block[flat] = values
+        out[...] = block.reshape(out.shape)
+
+    _by_blocks(write, values, indices, out)
+    return out

@@ -268,3 +268,22 @@ def test_an_all_minus_inf_window_reports_its_first_element_as_pytorchs_contiguou
     expected = F.max_pool2d(torch.tensor(x).contiguous(), 1, return_indices=True)[1]
     for backend in BACKENDS:
         exact(poolkit.max_pool2d(x, 1, return_indices=True, backend=backend)[1], expected.numpy())
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_the_numpy_backend_gives_the_same_answer_however_it_blocks_the_planes(monkeypatch, layout):
+    """Blocks of one plane each, run on all cores, against PyTorch."""
+    monkeypatch.setattr(poolkit.numpy_, "BLOCK_BYTES", 1)
+    x = np.random.default_rng(1).integers(-3, 4, (3, 5, 9, 8)).astype(np.float64)  # many ties
+    user = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "NHWC" else x
+    t = torch.tensor(x, requires_grad=True)
+    pooled, where = F.max_pool2d(t, 3, 2, 1, return_indices=True)
+    out, our_where = poolkit.max_pool2d(user, 3, 2, 1, return_indices=True, layout=layout)
+    exact(channels_first(out, layout), pooled.detach().numpy())
+    exact(channels_first(our_where, layout), where.numpy())
+    grad = np.random.default_rng(2).standard_normal(pooled.shape)
+    pooled.backward(torch.tensor(grad))
+    ours = poolkit.max_pool2d_backward(to_user(torch.tensor(grad), layout), user, 3, 2, 1, layout=layout)
+    assert_close(channels_first(ours, layout), t.grad.numpy(), np.float64)
+    averaged = poolkit.avg_pool2d(user, 3, 2, 1, count_include_pad=False, layout=layout)
+    assert_close(channels_first(averaged, layout), F.avg_pool2d(t, 3, 2, 1, count_include_pad=False).detach().numpy(), np.float64)
