@@ -27,9 +27,9 @@ import numbers
 import numpy as np
 
 from . import spec
-from .dispatch import BACKENDS, Call, check_bool
+from .dispatch import BACKENDS, Call
 from .mxnet_compat import mxnet_pooling
-from .spec import pool_output_size
+from .spec import check_bool, pool_output_size
 
 __all__ = ["BACKENDS", "mxnet_pooling", "pool_output_size"]
 

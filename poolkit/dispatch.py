@@ -21,12 +21,6 @@ def choose_backend(name, backend):
     return BACKENDS[backend]
 
 
-def check_bool(name, value):
-    """Raise TypeError unless ``value`` is a bool."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {name}={value!r}")
-
-
 class Call:
     """One public call: ``x`` read as an (N, C, *spatial) NumPy view, a backend chosen,
     and results turned back into ``x``'s layout and kind."""

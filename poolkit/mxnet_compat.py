@@ -21,7 +21,8 @@ in the last bits.
 import numpy as np
 
 from . import spec
-from .dispatch import Call, check_bool
+from .dispatch import Call
+from .spec import check_bool
 
 POOL_TYPES = ("max", "avg", "sum", "lp")
 CONVENTIONS = ("valid", "full")

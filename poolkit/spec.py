@@ -6,9 +6,12 @@ receive a validated :class:`Window` and never check anything themselves
 (the model is PyTorch's ``aten/src/ATen/native/Pool.h``).
 
 Every error names the parameter and the value it got, and the checks accept
-and reject exactly what PyTorch accepts and rejects, with three deliberate
-differences: bools are not ints here, average-type pooling needs a
-floating-point input, and ``lp_pool``'s ``norm_type`` may not be 0 or NaN.
+and reject exactly what PyTorch accepts and rejects, with these deliberate
+differences: bools are not ints here; average-type pooling needs a
+floating-point input; ``lp_pool``'s ``norm_type`` may not be 0 or NaN;
+``max_unpool`` refuses a non-positive kernel or negative padding; integer input
+is also accepted by adaptive max pooling and ``max_unpool``; and every
+``avg_pool`` takes ``divisor_override`` (PyTorch's 1-D one has none).
 """
 
 from __future__ import annotations
@@ -62,6 +65,12 @@ def as_tuple(name, value, dims):
             raise ValueError(f"{name} is too large (more than {INT32_MAX}), got {name}={value!r}")
         return tuple(int(v) for v in value) * (dims // len(value))
     return (as_int(name, value),) * dims
+
+
+def check_bool(name, value):
+    """Raise TypeError unless ``value`` is a bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {name}={value!r}")
 
 
 def _require(condition, message):
@@ -147,8 +156,7 @@ def make_window(in_size, kernel_size, stride=None, padding=0, dilation=1, ceil_m
     stride = kernel if empty_stride else as_tuple("stride", stride, dims)
     padding = as_tuple("padding", padding, dims)
     dilation = as_tuple("dilation", dilation, dims)
-    if not isinstance(ceil_mode, (bool, np.bool_)):
-        raise TypeError(f"ceil_mode must be a bool, got ceil_mode={ceil_mode!r}")
+    check_bool("ceil_mode", ceil_mode)
     _check_geometry(kernel, stride, padding, dilation)
     _require(
         not fits_kernel or all(i >= k for i, k in zip(in_size, kernel)),
