@@ -14,8 +14,8 @@ Shapes go from (1, 1, 8, 8) to (32, 64, 112, 112), each with kernel 3 stride 2
 padding 1 and with kernel 2 stride 2, in NCHW; the largest shape is also run
 channels last (NHWC). Backward means the gradient with respect to the input:
 ``poolkit.*_pool2d_backward``; for torch the aten backward ops, with the max
-indices computed outside the timed region; for MXNet, autograd's
-(forward + backward) time minus the recorded forward's time.
+indices computed outside the timed region; for MXNet, ``y.backward(g)`` on a
+forward recorded once outside the timed region (the graph is retained).
 
 How
 ---
@@ -81,8 +81,8 @@ NOTES = [
     "torch backward: torch.ops.aten.max_pool2d_with_indices_backward (indices precomputed outside the timed region) "
     "and torch.ops.aten.avg_pool2d_backward.",
     "poolkit backward: max_pool2d_backward / avg_pool2d_backward; max recomputes the argmax inside the timed call.",
-    "mxnet backward: median of (forward + y.backward(g)) under mx.autograd.record() minus the median of the same "
-    "recorded forward alone; both are in mxnet_parts_ms.",
+    "mxnet backward: y.backward(g, retain_graph=True) alone, on a forward recorded once under mx.autograd.record() "
+    "outside the timed region.",
     "mxnet timed regions end with mx.nd.waitall(), because MXNet executes asynchronously.",
     "MXNet is timed in a separate process: importing MXNet in torch's process resets torch to one thread, "
     "and the two OpenMP thread pools compete for the cores.",
@@ -276,8 +276,7 @@ def mxnet_case(case, x, g, reference, budget):
     Returns
     -------
     dict
-        ``ms``, ``repeats``, ``number`` and ``parts`` (for backward: the recorded
-        forward and the forward + backward, each a :func:`measure` dict).
+        ``ms``, ``repeats`` and ``number``, as :func:`measure` returns them.
     """
     import mxnet as mx
 
@@ -299,28 +298,19 @@ def mxnet_case(case, x, g, reference, budget):
 
         y, once = first_call(forward)
         check("mxnet", case, user_to_nchw(y.asnumpy()), reference)
-        return dict(measure(forward, once, budget), parts=None)
+        return measure(forward, once, budget)
 
     data.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.Pooling(data, **kwargs)
 
-    def recorded_forward():
-        with mx.autograd.record():
-            y = mx.nd.Pooling(data, **kwargs)
+    def backward():
+        y.backward(grad, retain_graph=True)  # grad_req "write": each call overwrites data.grad
         mx.nd.waitall()
 
-    def forward_backward():
-        with mx.autograd.record():
-            y = mx.nd.Pooling(data, **kwargs)
-        y.backward(grad)
-        mx.nd.waitall()
-
-    _, once = first_call(forward_backward)
+    _, once = first_call(backward)
     check("mxnet", case, user_to_nchw(data.grad.asnumpy()), reference)
-    both = measure(forward_backward, once, budget)
-    _, once = first_call(recorded_forward)
-    forward = measure(recorded_forward, once, budget)
-    # MXNet has no public backward-only call: report (forward + backward) - forward.
-    return {"ms": both["ms"] - forward["ms"], "repeats": both["repeats"], "number": both["number"], "parts": {"forward_recorded": forward, "forward_backward": both}}
+    return measure(backward, once, budget)
 
 
 # --- one row ------------------------------------------------------------------
@@ -331,7 +321,7 @@ def run_case(case, budget, mxnet_pool, has_mxnet):
     x, g = make_inputs(case)
     reference = torch_reference(case, x, g)
     layout = case["layout"]
-    times, status, repeats, parts = {}, {}, {}, None
+    times, status, repeats = {}, {}, {}
     for name in IMPLEMENTATIONS:
         times[name], repeats[name], status[name] = None, None, "ok"
         if name == "naive" and naive_visits(case) > NAIVE_MAX_VISITS:
@@ -343,7 +333,6 @@ def run_case(case, budget, mxnet_pool, has_mxnet):
                 continue
             # A timeout, so that a crashed worker fails the run instead of hanging it.
             timing = mxnet_pool.apply_async(mxnet_case, (case, x, g, reference, budget)).get(timeout=600)
-            parts = timing["parts"]
         else:
             fn = torch_call(case, x, g) if name == "torch" else poolkit_call(case, x, g, name)
             result, once = first_call(fn)
@@ -372,7 +361,6 @@ def run_case(case, budget, mxnet_pool, has_mxnet):
         "status": status,
         "repeats": repeats,
         "ratios": ratios,
-        "mxnet_parts_ms": None if parts is None else {key: value["ms"] for key, value in parts.items()},
     }
 
 
