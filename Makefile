@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NP2 := .venv-numpy2
 NP2_STAMP := $(NP2)/.installed
+# Errors only: keeps pip's per-package notices out of the log.
+PIP_QUIET := --quiet --quiet
 
 .PHONY: setup test book bench lock clean
 
@@ -14,9 +16,8 @@ setup: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; run 'make PYTHON=/path/to/python3.11'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip install $(PIP_QUIET) -r requirements.txt
+	$(BIN)/pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
 	touch $@
 
 # The whole suite in the course environment, then poolkit's own tests on
@@ -27,8 +28,8 @@ test: setup $(NP2_STAMP)
 
 $(NP2_STAMP): requirements-numpy2.txt pyproject.toml
 	$(PYTHON) -m venv $(NP2)
-	$(NP2)/bin/pip install --quiet -r requirements-numpy2.txt
-	$(NP2)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	$(NP2)/bin/pip install $(PIP_QUIET) -r requirements-numpy2.txt
+	$(NP2)/bin/pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
 	touch $@
 
 book: setup
