@@ -33,7 +33,7 @@ Run it
 ------
 ::
 
-    make bench                                # writes bench/results/cpu.json
+    make bench                                # writes bench/results/cpu.json and cpu.txt (the table)
     python bench/cpu.py --quick --out /tmp/cpu.json   # small shapes only, seconds
 
 It prints one table row per case and the issue's two acceptance numbers at the end.
@@ -467,19 +467,25 @@ def main(argv=None):
     args = parser.parse_args(argv)
     shapes, budget = (QUICK_SHAPES, QUICK_BUDGET_S) if args.quick else (SHAPES, BUDGET_S)
     started, load_start = time.perf_counter(), load_average()
+    report = []  # the printed table, also saved beside the JSON
+
+    def say(line=""):
+        report.append(line)
+        print(line, flush=True)
+
     # One worker process for MXNet, started with "spawn" so that it imports neither torch nor its thread pool.
     with multiprocessing.get_context("spawn").Pool(1) as mxnet_pool:
         machine = machine_info(mxnet_pool)
         has_mxnet = machine["mxnet"] is not None
         if not has_mxnet:
             print("warning: MXNet is not installed; its column stays empty", file=sys.stderr)
-        print(f"{machine['cpu_model']} ({machine['cpu_count']} CPUs), torch {machine['torch']} on {machine['torch_num_threads']} threads, "
-              f"numpy {machine['numpy']}, mxnet {machine['mxnet']}")
-        print(table_header(), flush=True)
+        say(f"{machine['cpu_model']} ({machine['cpu_count']} CPUs), torch {machine['torch']} on {machine['torch_num_threads']} threads, "
+            f"numpy {machine['numpy']}, mxnet {machine['mxnet']}")
+        say(table_header())
         rows = []
         for case in make_cases(shapes):
             rows.append(run_case(case, budget, mxnet_pool, has_mxnet))
-            print(table_row(rows[-1]), flush=True)
+            say(table_row(rows[-1]))
     goals = targets(rows)
     results = {
         "benchmark": "poolkit CPU pooling: naive and numpy backends against torch and MXNet",
@@ -495,15 +501,16 @@ def main(argv=None):
         # Another busy process skews every number; a high load average is a hint of one.
         "load_average": {"start": load_start, "end": load_average()},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
-    print("\nAcceptance numbers (measured in this run):")
+    say()
+    say("Acceptance numbers (measured in this run):")
     for goal in goals.values():
         value = "not measured" if goal["value"] is None else f"{goal['value']:.2f}"
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[goal["pass"]]
-        print(f"  {goal['description']}: {value} (target {goal['comparison']} {goal['threshold']:g}) {verdict}")
-    print(f"\nwrote {args.out} in {results['total_seconds']} s")
-
+        say(f"  {goal['description']}: {value} (target {goal['comparison']} {goal['threshold']:g}) {verdict}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    args.out.with_suffix(".txt").write_text("\n".join(report) + "\n")
+    print(f"\nwrote {args.out} and {args.out.with_suffix('.txt').name} in {results['total_seconds']} s")
 
 if __name__ == "__main__":
     main()

@@ -26,6 +26,7 @@ def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "cpu.json"
     run = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "Acceptance numbers" in out.with_suffix(".txt").read_text()
     assert "Acceptance numbers" in run.stdout
     return json.loads(out.read_text())
 
