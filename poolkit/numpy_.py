@@ -40,15 +40,16 @@ def _wins(op, values, best):
     return wins
 
 
-def _like(x, shape, dtype):
-    """An uninitialised array of ``shape`` laid out in memory like ``x``.
+def _like(x, shape, dtype, fill):
+    """An array of ``shape`` filled with ``fill`` (broadcast), laid out in memory like ``x``.
 
     A channels-last input reaches the backend as a transposed view; writing
     the result in the same order keeps every pass over memory sequential.
     """
     outer_first = sorted(range(x.ndim), key=lambda axis: -x.strides[axis])
-    array = np.empty([shape[axis] for axis in outer_first], dtype)
-    return array.transpose(np.argsort(outer_first))
+    array = np.empty([shape[axis] for axis in outer_first], dtype).transpose(np.argsort(outer_first))
+    array[...] = fill
+    return array
 
 
 #: About how many input bytes one block holds: small enough that the block's
@@ -88,8 +89,7 @@ def _by_blocks(work, x, *arrays):
 
 def pool(x, window, op, *, indices=False, nan="propagate"):
     """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.naive.pool`."""
-    out = _like(x, x.shape[:2] + window.out_size, accumulator_dtype(x.dtype))
-    out[...] = start_value(op, x.dtype, nan)
+    out = _like(x, x.shape[:2] + window.out_size, accumulator_dtype(x.dtype), start_value(op, x.dtype, nan))
     plan = window.tap_plan()  # the offsets that read only padding are left out
 
     def reduce_values(x, out):
@@ -107,8 +107,7 @@ def pool(x, window, op, *, indices=False, nan="propagate"):
     if not indices:
         _by_blocks(reduce_values, x, out)
         return out
-    where = _like(x, out.shape, np.int64)
-    where[...] = window.first_inside_index()
+    where = _like(x, out.shape, np.int64, window.first_inside_index())
     _by_blocks(reduce_with_indices, x, out, where)
     return out, where
 
@@ -156,8 +155,7 @@ def adaptive_pool(x, bins, op, *, indices=False):
 
 def pool_transpose(values, window):
     """Add each output's value to every input position its window covers; see :func:`poolkit.naive.pool_transpose`."""
-    grad = _like(values, values.shape[:2] + window.in_size, accumulator_dtype(values.dtype))
-    grad[...] = 0
+    grad = _like(values, values.shape[:2] + window.in_size, accumulator_dtype(values.dtype), 0)
     plan = window.tap_plan()
 
     def spread(values, grad):
@@ -170,7 +168,7 @@ def pool_transpose(values, window):
 
 def scatter(values, indices, plane_shape, *, accumulate):
     """Write ``values`` at flat in-plane ``indices``; see :func:`poolkit.naive.scatter`."""
-    out = _like(values, values.shape[:2] + tuple(plane_shape), values.dtype)
+    out = _like(values, values.shape[:2] + tuple(plane_shape), values.dtype, 0)
     plane = math.prod(plane_shape)
 
     def write(values, indices, out):
