@@ -4,9 +4,9 @@ The project's rules (DESIGN.md, ``poolkit/spec.py``): bad input gets a
 ValueError or TypeError whose message names the parameter and the value it
 got -- never a wrong answer, a hang or a crash -- and the input array is never
 modified. poolkit accepts and rejects exactly what PyTorch accepts and rejects,
-except for the documented, deliberate differences: bools are not ints,
-average-type pooling (avg, sum, lp, adaptive_avg, global_avg) needs a
-floating-point input, and lp_pool's ``norm_type`` may not be 0 or NaN.
+except for the deliberate differences listed in ``poolkit/spec.py`` (bools are
+not ints, average-type pooling needs a floating-point input, lp_pool's
+``norm_type`` may not be 0 or NaN, and a few more).
 
 1. Explicit bad inputs for every public function, each checking the exception
    type and that the message shows the parameter and the offending value.
@@ -16,9 +16,8 @@ floating-point input, and lp_pool's ``norm_type`` may not be 0 or NaN.
 3. The input (NumPy array or torch tensor) is unchanged after every call, and
    no result shares memory with it.
 
-The tests named ``test_bug_*`` at the end record disagreements with PyTorch
-(or MXNet) and crashes found while writing this file; they fail until poolkit
-is fixed, and are deliberately not marked xfail.
+The tests named ``test_regression_*`` at the end pin disagreements with
+PyTorch (or MXNet) and crashes that these tests once found.
 """
 
 import math
