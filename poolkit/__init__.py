@@ -34,19 +34,14 @@ from .spec import check_bool, pool_output_size
 __all__ = ["BACKENDS", "mxnet_pooling", "pool_output_size"]
 
 
-def _average(backend, x, window, count_include_pad, divisor_override):
-    """Window sums of ``x`` divided, in the accumulator dtype, by PyTorch's divisor."""
-    total = backend.pool(x, window, "sum")
-    return total / _divisor(window, count_include_pad, divisor_override, total.dtype)
-
-
 def _divisor(window, count_include_pad, divisor_override, dtype):
+    """What average pooling divides each window's sum by, one value per output position."""
     check_bool("count_include_pad", count_include_pad)
     if divisor_override is None:
         return window.sizes(count_include_pad).astype(dtype)
     if spec.as_int("divisor_override", divisor_override) == 0:
         raise ValueError(f"divisor_override must be non-zero, got divisor_override={divisor_override!r}")
-    return dtype.type(divisor_override)
+    return np.full(window.out_size, divisor_override, dtype)
 
 
 # --- the operations, written once for any number of spatial dimensions ------
@@ -58,13 +53,14 @@ def _extremum_pool(op, name, dims, x, kernel_size, stride, padding, dilation, ce
     if not return_indices:
         return call.result(call.backend.pool(call.x, window, op))
     out, where = call.backend.pool(call.x, window, op, indices=True)
-    return call.result(out), call.result(where, np.int64)
+    return call.result(out), call.result(where)
 
 
 def _avg_pool(name, dims, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, layout, backend):
     call = Call(name, x, dims, layout, backend, integers=False)
     window = spec.make_window(call.spatial, kernel_size, stride, padding, 1, ceil_mode, fits_kernel=dims == 3)
-    return call.result(_average(call.backend, call.x, window, count_include_pad, divisor_override))
+    divisor = _divisor(window, count_include_pad, divisor_override, call.accumulator)
+    return call.result(call.backend.pool(call.x, window, "sum", divisor=divisor))
 
 
 def _sum_pool(name, dims, x, kernel_size, stride, padding, ceil_mode, layout, backend):
@@ -85,13 +81,14 @@ def _lp_pool(name, dims, x, norm_type, kernel_size, stride, ceil_mode, layout, b
     if isinstance(kernel_size, (tuple, list)) and (dims == 1 or len(kernel_size) != dims):
         wanted = "an int" if dims == 1 else f"an int or a tuple of {dims} ints"
         raise ValueError(f"{name}: kernel_size must be {wanted}, got kernel_size={kernel_size!r}")
+    backend = call.backend
     if math.isinf(norm_type):  # the limits p -> +-inf: the max (or min) of |x|
-        return call.result(call.backend.pool(np.abs(call.x), window, "max" if norm_type > 0 else "min"))
+        return call.result(backend.pool(backend.elementwise(call.x, "abs"), window, "max" if norm_type > 0 else "min"))
     # PyTorch's definition, step by step in the input dtype: the average of x**p
     # over the window (clipped to the input), times the full kernel size, to the 1/p.
-    powered = np.power(call.x, float(norm_type))
-    mean = _average(call.backend, powered, window, True, None).astype(call.dtype) * math.prod(window.kernel)
-    return call.result(np.power(mean, 1.0 / float(norm_type)))
+    powered = backend.elementwise(call.x, "pow", float(norm_type))
+    mean = backend.pool(powered, window, "sum", divisor=window.sizes(True).astype(call.accumulator))
+    return call.result(backend.elementwise(mean, "pow", 1.0 / float(norm_type), scale=math.prod(window.kernel)))
 
 
 def _adaptive_pool(op, name, dims, x, output_size, return_indices, layout, backend):
@@ -101,12 +98,12 @@ def _adaptive_pool(op, name, dims, x, output_size, return_indices, layout, backe
     call = Call(name, x, dims, layout, backend, integers=op == "max", empty_channels=empty_channels)
     bins = spec.adaptive_bins(call.spatial, spec.adaptive_output_size(call.spatial, output_size))
     if op == "avg":
-        total = call.backend.adaptive_pool(call.x, bins, "sum")
-        return call.result(total / spec.adaptive_bin_sizes(bins).astype(total.dtype))
+        divisor = spec.adaptive_bin_sizes(bins).astype(call.accumulator)
+        return call.result(call.backend.adaptive_pool(call.x, bins, "sum", divisor=divisor))
     if not return_indices:
         return call.result(call.backend.adaptive_pool(call.x, bins, "max"))
     out, where = call.backend.adaptive_pool(call.x, bins, "max", indices=True)
-    return call.result(out), call.result(where, np.int64)
+    return call.result(out), call.result(where)
 
 
 def _max_unpool(name, dims, x, indices, kernel_size, stride, padding, output_size, layout, backend):
@@ -114,27 +111,25 @@ def _max_unpool(name, dims, x, indices, kernel_size, stride, padding, output_siz
     where = call.companion("indices", indices, call.x.shape, integers=True)
     size = spec.unpool_output_size(call.spatial, kernel_size, stride, padding, output_size)
     plane = math.prod(size)
-    if where.size and (where.min() < 0 or where.max() >= plane):
-        bad = where[(where < 0) | (where >= plane)][0]
+    bad = call.backend.first_out_of_range(where, plane)
+    if bad is not None:
         raise ValueError(f"{name}: indices must lie in [0, {plane}) for output size {size}, got index {bad}")
-    return call.result(call.backend.scatter(call.x, where, size, accumulate=False))
+    return call.result(call.backend.scatter(call.x, where, size))
 
 
 def _max_pool_backward(name, dims, grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, layout, backend):
     call = Call(name, x, dims, layout, backend, integers=True)
     window = spec.make_window(call.spatial, kernel_size, stride, padding, dilation, ceil_mode)
     grad = call.companion("grad_output", grad_output, call.x.shape[:2] + window.out_size, integers=False)
-    _, where = call.backend.pool(call.x, window, "max", indices=True)
-    return call.result(call.backend.scatter(grad, where, window.in_size, accumulate=True), grad.dtype)
+    return call.result(call.backend.max_pool_backward(grad, call.x, window))
 
 
 def _avg_pool_backward(name, dims, grad_output, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, layout, backend):
     call = Call(name, x, dims, layout, backend, integers=False)
     window = spec.make_window(call.spatial, kernel_size, stride, padding, 1, ceil_mode, fits_kernel=dims == 3)
     grad = call.companion("grad_output", grad_output, call.x.shape[:2] + window.out_size, integers=False)
-    acc = spec.accumulator_dtype(grad.dtype)
-    share = grad.astype(acc) / _divisor(window, count_include_pad, divisor_override, acc)
-    return call.result(call.backend.pool_transpose(share, window), grad.dtype)
+    divisor = _divisor(window, count_include_pad, divisor_override, spec.accumulator_dtype(grad.dtype))
+    return call.result(call.backend.pool_transpose(grad, window, divisor))
 
 
 # --- the public names: one function per operation and number of dimensions --

@@ -49,6 +49,11 @@ class Call:
             raise ValueError(f"{self.name}: {label} must have shape {expected}, got {label} with shape {array.shape}")
         return self.layout.to_internal(array)
 
-    def result(self, out, dtype=None):
-        out = out.astype(dtype or self.dtype, copy=False)
+    @property
+    def accumulator(self):
+        """The dtype in which the backends add up windows of this input."""
+        return spec.accumulator_dtype(self.dtype)
+
+    def result(self, out):
+        """A backend's result in the caller's layout and kind of array."""
         return self._back(self.layout.to_user(out))

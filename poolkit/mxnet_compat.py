@@ -26,7 +26,7 @@ from .spec import check_bool
 
 POOL_TYPES = ("max", "avg", "sum", "lp")
 CONVENTIONS = ("valid", "full")
-_ROOTS = {1: lambda s: s, 2: np.sqrt, 3: np.cbrt}
+_ROOTS = {2: "sqrt", 3: "cbrt"}
 
 
 def _window(in_size, kernel, stride, pad, convention):
@@ -108,7 +108,7 @@ def mxnet_pooling(data, kernel, pool_type="max", stride=None, pad=None, pooling_
         raise ValueError(f"{name}: pooling_convention must be one of {CONVENTIONS}, got pooling_convention={pooling_convention!r}")
     check_bool("count_include_pad", count_include_pad)
     check_bool("global_pool", global_pool)
-    if pool_type == "lp" and (isinstance(p_value, bool) or p_value not in _ROOTS):
+    if pool_type == "lp" and (isinstance(p_value, bool) or p_value not in (1, 2, 3)):
         raise ValueError(f"{name}: p_value must be 1, 2 or 3, got p_value={p_value!r}")
     if global_pool:
         dims = getattr(data, "ndim", 0) - 2
@@ -142,20 +142,18 @@ def _check_onednn_pad(window, pool_type):
 
 
 def _pool(call, window, pool_type, count_include_pad, p_value):
+    backend = call.backend
     if pool_type == "max":
-        return call.result(call.backend.pool(call.x, window, "max", nan="ignore"))
+        return call.result(backend.pool(call.x, window, "max", nan="ignore"))
     if pool_type == "lp":
-        powered = call.x ** p_value
-        return call.result(_ROOTS[p_value](call.backend.pool(powered, window, "sum")))
-    total = call.backend.pool(call.x, window, "sum")
+        total = backend.pool(backend.elementwise(call.x, "pow", p_value), window, "sum")
+        return call.result(total if p_value == 1 else backend.elementwise(total, _ROOTS[p_value]))
     if pool_type == "sum":
-        return call.result(total)
+        return call.result(backend.pool(call.x, window, "sum"))
     if window.dims == 3:
         # MXNet's 3-D kernel divides even an empty window's 0 by its raw count: NaN where that is 0.
-        return call.result(total / window.sizes(count_include_pad, clamp=False).astype(total.dtype))
-    # Elsewhere a window with no element inside the input averages to 0.
-    inside = window.sizes(False)
-    divisor = window.sizes(count_include_pad) if count_include_pad else inside
-    out = np.zeros_like(total)
-    np.divide(total, divisor.astype(total.dtype), out=out, where=np.broadcast_to(inside > 0, total.shape))
-    return call.result(out)
+        divisor = window.sizes(count_include_pad, clamp=False)
+    else:
+        # Elsewhere a window with no element inside the input averages to 0 (its sum, 0, over inf).
+        divisor = np.where(window.sizes(False) > 0, window.sizes(count_include_pad), np.inf)
+    return call.result(backend.pool(call.x, window, "sum", divisor=divisor.astype(call.accumulator)))

@@ -13,6 +13,7 @@ from itertools import product
 
 import numpy as np
 
+from .numpy_ import divide, elementwise, first_out_of_range  # noqa: F401 (not pooling: shared with numpy)
 from .spec import accumulator_dtype, flat_index, start_value
 
 
@@ -50,44 +51,56 @@ def _run(x, start_indices, positions_of, op, nan, indices):
     return (out, where) if indices else out
 
 
-def pool(x, window, op, *, indices=False, nan="propagate"):
+def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
     """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum").
 
     With ``indices`` also return, for max and min, the flat in-plane index of
-    the winning element. Sums of float16 come back in float32.
+    the winning element. Sums are divided by ``divisor`` (one value per
+    output position) in the accumulator dtype, then rounded to ``x``'s dtype.
     """
 
     def positions(o):
         return product(*(window.taps(axis, o_axis) for axis, o_axis in enumerate(o)))
 
-    return _run(x, window.first_inside_index(), positions, op, nan, indices)
+    if indices:
+        out, where = _run(x, window.first_inside_index(), positions, op, nan, True)
+        return out.astype(x.dtype), where
+    return divide(_run(x, window.first_inside_index(), positions, op, nan, False), divisor, x.dtype)
 
 
-def adaptive_pool(x, bins, op, *, indices=False):
+def adaptive_pool(x, bins, op, *, indices=False, divisor=None):
     """Reduce every adaptive bin of ``x``; ``bins`` comes from :func:`poolkit.spec.adaptive_bins`."""
 
     def positions(o):
         return product(*(range(starts[i], ends[i]) for (starts, ends), i in zip(bins, o)))
 
-    return _run(x, flat_index([starts for starts, _ in bins], x.shape[2:]), positions, op, "propagate", indices)
+    out = _run(x, flat_index([starts for starts, _ in bins], x.shape[2:]), positions, op, "propagate", indices)
+    return out if indices else divide(out, divisor, x.dtype)
 
 
-def pool_transpose(values, window):
-    """Add each output's value to every input position its window covers.
+def pool_transpose(values, window, divisor):
+    """Add each output's value over its divisor to every input position its window covers.
 
-    This is the backward pass of sum pooling (and, with the values already
-    divided by the window sizes, of average pooling).
+    This is the backward pass of average pooling (of sum pooling, with a
+    divisor of ones).
     """
     acc = accumulator_dtype(values.dtype)
     grad = np.zeros(values.shape[:2] + window.in_size, acc)
     for n, c in np.ndindex(*values.shape[:2]):
         for o in np.ndindex(*window.out_size):
+            share = acc.type(values[(n, c) + o]) / divisor[o]
             for position in product(*(window.taps(axis, o_axis) for axis, o_axis in enumerate(o))):
-                grad[(n, c) + position] += values[(n, c) + o]
+                grad[(n, c) + position] += share
     return grad.astype(values.dtype)
 
 
-def scatter(values, indices, plane_shape, *, accumulate):
+def max_pool_backward(grad, x, window):
+    """Route each output's gradient to the element its window's max came from."""
+    _, where = pool(x, window, "max", indices=True)
+    return scatter(grad, where, window.in_size, accumulate=True)
+
+
+def scatter(values, indices, plane_shape, *, accumulate=False):
     """Write ``values`` at the flat in-plane ``indices`` of a zero array of ``plane_shape`` planes.
 
     With ``accumulate`` repeated indices add up (the backward of max pooling),

@@ -87,7 +87,7 @@ def _by_blocks(work, x, *arrays):
     list(_workers().map(run, blocks))
 
 
-def pool(x, window, op, *, indices=False, nan="propagate"):
+def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
     """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.naive.pool`."""
     out = _like(x, x.shape[:2] + window.out_size, accumulator_dtype(x.dtype), start_value(op, x.dtype, nan))
     plan = window.tap_plan()  # the offsets that read only padding are left out
@@ -106,13 +106,13 @@ def pool(x, window, op, *, indices=False, nan="propagate"):
 
     if not indices:
         _by_blocks(reduce_values, x, out)
-        return out
+        return divide(out, divisor, x.dtype)
     where = _like(x, out.shape, np.int64, window.first_inside_index())
     _by_blocks(reduce_with_indices, x, out, where)
-    return out, where
+    return out.astype(x.dtype, copy=False), where
 
 
-def adaptive_pool(x, bins, op, *, indices=False):
+def adaptive_pool(x, bins, op, *, indices=False, divisor=None):
     """Reduce every adaptive bin of ``x``, one spatial axis at a time, innermost first.
 
     Reducing the last axis first and keeping the first winner at each step
@@ -120,7 +120,7 @@ def adaptive_pool(x, bins, op, *, indices=False):
     """
     out_size = tuple(len(starts) for starts, _ in bins)
     if 0 in out_size:
-        out = np.zeros(x.shape[:2] + out_size, accumulator_dtype(x.dtype) if op == "sum" else x.dtype)
+        out = np.zeros(x.shape[:2] + out_size, x.dtype)
         return (out, np.zeros(out.shape, np.int64)) if indices else out
     values = x.astype(accumulator_dtype(x.dtype), copy=False) if op == "sum" else x
     flat = np.zeros((1,) * x.ndim, np.int64)  # in-plane index of each current winner
@@ -150,12 +150,13 @@ def adaptive_pool(x, bins, op, *, indices=False):
         values, flat = best, best_flat
     if indices:
         return values, np.broadcast_to(flat, values.shape).astype(np.int64)
-    return values
+    return divide(values, divisor, x.dtype)
 
 
-def pool_transpose(values, window):
-    """Add each output's value to every input position its window covers; see :func:`poolkit.naive.pool_transpose`."""
+def pool_transpose(values, window, divisor):
+    """Add each output's value over its divisor to every input position its window covers; see :func:`poolkit.naive.pool_transpose`."""
     grad = _like(values, values.shape[:2] + window.in_size, accumulator_dtype(values.dtype), 0)
+    values = values.astype(grad.dtype) / divisor
     plan = window.tap_plan()
 
     def spread(values, grad):
@@ -166,7 +167,13 @@ def pool_transpose(values, window):
     return grad.astype(values.dtype, copy=False)
 
 
-def scatter(values, indices, plane_shape, *, accumulate):
+def max_pool_backward(grad, x, window):
+    """Route each output's gradient to its window's argmax; see :func:`poolkit.naive.max_pool_backward`."""
+    _, where = pool(x, window, "max", indices=True)
+    return scatter(grad, where, window.in_size, accumulate=True)
+
+
+def scatter(values, indices, plane_shape, *, accumulate=False):
     """Write ``values`` at flat in-plane ``indices``; see :func:`poolkit.naive.scatter`."""
     out = _like(values, values.shape[:2] + tuple(plane_shape), values.dtype, 0)
     plane = math.prod(plane_shape)
@@ -187,3 +194,27 @@ def scatter(values, indices, plane_shape, *, accumulate):
 
     _by_blocks(write, values, indices, out)
     return out
+
+
+def divide(total, divisor, dtype):
+    """``total`` over ``divisor`` (None: 1) in ``total``'s dtype, rounded once to ``dtype``."""
+    if divisor is not None:
+        total = np.divide(total, divisor, out=total if total.dtype == divisor.dtype else None)
+    return total.astype(dtype, copy=False)
+
+
+#: The elementwise steps of Lp pooling, as :func:`elementwise` names them.
+ELEMENTWISE = {"abs": lambda x, p: np.abs(x), "pow": np.power, "sqrt": lambda x, p: np.sqrt(x), "cbrt": lambda x, p: np.cbrt(x)}
+
+
+def elementwise(x, fn, p=None, scale=1):
+    """``fn`` ("abs", "pow" to the ``p``, "sqrt", "cbrt") of ``x * scale``, in ``x``'s dtype."""
+    if scale != 1:
+        x = x * x.dtype.type(scale)
+    return ELEMENTWISE[fn](x, p)
+
+
+def first_out_of_range(indices, plane):
+    """The first of ``indices`` outside ``[0, plane)``, or None."""
+    bad = indices[(indices < 0) | (indices >= plane)]
+    return int(bad.flat[0]) if bad.size else None
