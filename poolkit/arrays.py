@@ -13,6 +13,35 @@ def _framework(x):
     return type(x).__module__.split(".", 1)[0]
 
 
+def on_device(x):
+    """Whether ``x`` lives on a CUDA device (a torch CUDA tensor, a CuPy or numba device array)."""
+    return hasattr(x, "__cuda_array_interface__") or (_framework(x) == "numba" and hasattr(x, "copy_to_host"))
+
+
+def nbytes(x):
+    """The size of ``x``'s data in bytes, for any supported kind of array (0 for anything else)."""
+    try:
+        return int(np.prod(x.shape)) * np.dtype(str(x.dtype).replace("torch.", "")).itemsize
+    except (AttributeError, TypeError):
+        return 0
+
+
+def arrange(array, axes):
+    """A view of ``array`` whose axis k is ``array``'s axis ``axes[k]`` (None: a new
+    axis of length 1); axes of ``array`` not listed must have length 1.
+
+    Works on NumPy arrays here and on device arrays in :mod:`poolkit.cuda`.
+
+    Examples
+    --------
+    >>> arrange(np.zeros((2, 3, 4)), [None, 0, 2, 1]).shape
+    (1, 2, 4, 3)
+    """
+    shape = tuple(1 if axis is None else array.shape[axis] for axis in axes)
+    strides = tuple(0 if axis is None else array.strides[axis] for axis in axes)
+    return np.lib.stride_tricks.as_strided(array, shape, strides)
+
+
 def to_numpy(name, label, x):
     """Return ``(array, back)``: ``x`` as a NumPy array, and a function that
     turns a NumPy result into the kind of array ``x`` was.
@@ -26,6 +55,10 @@ def to_numpy(name, label, x):
     if isinstance(x, np.ndarray):
         return x, lambda result: result
     framework = _framework(x)
+    if framework == "numba" and hasattr(x, "copy_to_host"):  # a numba device array
+        from numba import cuda
+
+        return x.copy_to_host(), cuda.to_device
     if framework == "torch":
         import torch
 

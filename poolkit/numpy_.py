@@ -156,14 +156,14 @@ def adaptive_pool(x, bins, op, *, indices=False, divisor=None):
 def pool_transpose(values, window, divisor):
     """Add each output's value over its divisor to every input position its window covers; see :func:`poolkit.naive.pool_transpose`."""
     grad = _like(values, values.shape[:2] + window.in_size, accumulator_dtype(values.dtype), 0)
-    values = values.astype(grad.dtype) / divisor
+    shares = values.astype(grad.dtype) / divisor
     plan = window.tap_plan()
 
-    def spread(values, grad):
+    def spread(shares, grad):
         for _, out_span, in_span in plan:
-            grad[in_span] += values[out_span]
+            grad[in_span] += shares[out_span]
 
-    _by_blocks(spread, values, grad)
+    _by_blocks(spread, shares, grad)
     return grad.astype(values.dtype, copy=False)
 
 

@@ -342,15 +342,20 @@ class Layout:
     batched: bool
     channels_last: bool
 
-    def to_internal(self, array):
-        if not self.batched:
-            array = array[np.newaxis]
-        return np.moveaxis(array, -1, 1) if self.channels_last else array
-
-    def to_user(self, array):
+    def internal_axes(self, ndim):
+        """For each axis of the (N, C, *spatial) view, the user's axis it is
+        (None: the batch axis that unbatched input lacks)."""
+        axes = list(range(ndim))
         if self.channels_last:
-            array = np.moveaxis(array, 1, -1)
-        return array if self.batched else array[0]
+            axes.insert(1 if self.batched else 0, axes.pop())
+        return axes if self.batched else [None, *axes]
+
+    def user_axes(self, ndim):
+        """For each axis of the user's layout, the axis of an ``ndim``-D (N, C, *spatial) view."""
+        axes = list(range(ndim))
+        if self.channels_last:
+            axes.append(axes.pop(1))
+        return axes if self.batched else axes[1:]
 
 
 def input_layout(name, label, x, dims, layout, *, batch_optional=True, empty_channels=False):
@@ -372,7 +377,7 @@ def input_layout(name, label, x, dims, layout, *, batch_optional=True, empty_cha
         form = f"{layout} with optional batch" if batch_optional else layout
         raise ValueError(f"{name} expects {wanted} {label} ({form}), got {label} with shape {x.shape}")
     result = Layout(batched=x.ndim == dims + 2, channels_last=layout == choices[1])
-    internal = result.to_internal(x).shape
+    internal = tuple(1 if axis is None else x.shape[axis] for axis in result.internal_axes(x.ndim))
     channels_may_be_empty = empty_channels is True or (empty_channels == "unbatched" and not result.batched)
     may_be_empty = internal[2:] if channels_may_be_empty else internal[1:]
     _require(0 not in may_be_empty, f"{name}: only the batch dimension of {label} may be empty, got {label} with shape {x.shape}")

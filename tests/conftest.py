@@ -1,6 +1,12 @@
-"""Test settings: hypothesis is derandomized in CI so that every run checks the same cases."""
+"""Test settings: hypothesis is derandomized in CI so that every run checks the
+same cases, and without a GPU the cuda backend's kernels run on numba's CUDA
+simulator (set before anything imports numba)."""
 
 import os
+import shutil
+
+if not shutil.which("nvidia-smi"):
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 from hypothesis import HealthCheck, settings
 
