@@ -1,14 +1,16 @@
-"""CPU benchmark: poolkit's naive and numpy backends against torch and MXNet.
+"""CPU benchmark: poolkit's naive, numpy and numba backends against torch and MXNet.
 
 What is measured
 ----------------
 2-D max and average pooling, forward and backward, float32, on the same
-random inputs for four implementations:
+random inputs for five implementations, next to a plain copy of the input:
 
 - ``naive``: ``poolkit`` with ``backend="naive"`` (the lecture's Python loops),
 - ``numpy``: ``poolkit`` with ``backend="numpy"`` (vectorized NumPy),
+- ``numba``: ``poolkit`` with ``backend="numba"`` (compiled, parallel over planes),
 - ``torch``: ``torch.nn.functional`` on the CPU,
-- ``mxnet``: ``mx.nd.Pooling`` on the CPU.
+- ``mxnet``: ``mx.nd.Pooling`` on the CPU,
+- ``copy``: ``x.copy()`` of the input in its layout, the floor a pass over memory costs.
 
 Shapes go from (1, 1, 8, 8) to (32, 64, 112, 112), each with kernel 3 stride 2
 padding 1 and with kernel 2 stride 2, in NCHW; the largest shape is also run
@@ -36,7 +38,7 @@ Run it
     make bench                                # writes bench/results/cpu.json and cpu.txt (the table)
     python bench/cpu.py --quick --out /tmp/cpu.json   # small shapes only, seconds
 
-It prints one table row per case and the issue's two acceptance numbers at the end.
+It prints one table row per case and the acceptance numbers at the end.
 """
 
 import argparse
@@ -60,8 +62,8 @@ QUICK_SHAPES = SHAPES[:2]
 CONFIGS = [(3, 2, 1), (2, 2, 0)]  # (kernel, stride, padding)
 OPS = ("max", "avg")
 DIRECTIONS = ("forward", "backward")
-IMPLEMENTATIONS = ("naive", "numpy", "torch", "mxnet")
-RATIOS = (("numpy", "torch"), ("mxnet", "torch"), ("naive", "numpy"))
+IMPLEMENTATIONS = ("naive", "numpy", "numba", "torch", "mxnet", "copy")
+RATIOS = (("numpy", "torch"), ("numba", "torch"), ("numba", "mxnet"), ("numba", "copy"), ("mxnet", "torch"), ("naive", "numpy"))
 SEED = 0
 RTOL, ATOL = 1e-5, 1e-5
 # The naive backend costs about 1.5 us per window element visited (N*C*outputs*k*k);
@@ -333,9 +335,12 @@ def run_case(case, budget, mxnet_pool, has_mxnet):
                 continue
             # A timeout, so that a crashed worker fails the run instead of hanging it.
             timing = mxnet_pool.apply_async(mxnet_case, (case, x, g, reference, budget)).get(timeout=600)
+        elif name == "copy":
+            source = to_layout(x, layout)
+            timing = measure(source.copy, first_call(source.copy)[1], budget)
         else:
             fn = torch_call(case, x, g) if name == "torch" else poolkit_call(case, x, g, name)
-            result, once = first_call(fn)
+            result, once = first_call(fn)  # for numba, the first call also compiles (or loads) the kernel
             result = result.numpy() if name == "torch" else result
             # poolkit answers in the input's layout; torch's channels-last tensor is NCHW already.
             if name != "torch" and layout == "NHWC":
@@ -402,10 +407,12 @@ def find_row(rows, op, direction, shape, config, layout):
 
 
 def targets(rows):
-    """The issue's two acceptance numbers, measured in this run (None where the row was not run)."""
+    """The issues' acceptance numbers, measured in this run (None where the row was not run)."""
     wanted = [
         ("numpy_vs_torch_max_forward_large", "numpy/torch", ("max", "forward", (32, 64, 112, 112), "k3s2p1", "NCHW"), "<=", 1.2),
         ("naive_vs_numpy_max_forward_64x64", "naive/numpy", ("max", "forward", (1, 1, 64, 64), "k3s2p1", "NCHW"), ">=", 100.0),
+        ("numba_vs_mxnet_max_forward_large", "numba/mxnet", ("max", "forward", (32, 64, 112, 112), "k3s2p1", "NCHW"), "<=", 1.0),
+        ("numba_vs_copy_max_forward_large", "numba/copy", ("max", "forward", (32, 64, 112, 112), "k3s2p1", "NCHW"), "<=", 2.0),
     ]
     result = {}
     for key, ratio, where, comparison, threshold in wanted:
@@ -488,7 +495,7 @@ def main(argv=None):
             say(table_row(rows[-1]))
     goals = targets(rows)
     results = {
-        "benchmark": "poolkit CPU pooling: naive and numpy backends against torch and MXNet",
+        "benchmark": "poolkit CPU pooling: naive, numpy and numba backends against torch and MXNet",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
         "machine": machine,

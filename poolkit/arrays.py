@@ -37,9 +37,10 @@ def arrange(array, axes):
     >>> arrange(np.zeros((2, 3, 4)), [None, 0, 2, 1]).shape
     (1, 2, 4, 3)
     """
-    shape = tuple(1 if axis is None else array.shape[axis] for axis in axes)
-    strides = tuple(0 if axis is None else array.strides[axis] for axis in axes)
-    return np.lib.stride_tricks.as_strided(array, shape, strides)
+    kept = [axis for axis in axes if axis is not None]
+    unlisted = [axis for axis in range(array.ndim) if axis not in kept]
+    view = array.transpose(kept + unlisted)[(Ellipsis,) + (0,) * len(unlisted)]
+    return view[tuple(np.newaxis if axis is None else slice(None) for axis in axes)]
 
 
 def to_numpy(name, label, x):

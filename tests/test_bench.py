@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("torch")  # the benchmark's reference
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "cpu.py"
-IMPLEMENTATIONS = ["naive", "numpy", "torch", "mxnet"]
-RATIOS = ["numpy/torch", "mxnet/torch", "naive/numpy"]
+IMPLEMENTATIONS = ["naive", "numpy", "numba", "torch", "mxnet", "copy"]
+RATIOS = ["numpy/torch", "numba/torch", "numba/mxnet", "numba/copy", "mxnet/torch", "naive/numpy"]
 
 
 def positive(value):
@@ -49,7 +49,7 @@ def test_rows(results):
         assert row["op"] in ("max", "avg") and row["direction"] in ("forward", "backward")
         assert row["config"] in ("k3s2p1", "k2s2p0") and len(row["shape"]) == 4
         assert list(row["times_ms"]) == IMPLEMENTATIONS and list(row["ratios"]) == RATIOS
-        for name in ["naive", "numpy", "torch"]:  # the small shapes never skip the naive backend
+        for name in ["naive", "numpy", "numba", "torch", "copy"]:  # the small shapes never skip the naive backend
             assert positive(row["times_ms"][name]), (row, name)
             assert row["status"][name] == "ok"
         mxnet = row["times_ms"]["mxnet"]
