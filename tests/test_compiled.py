@@ -183,3 +183,15 @@ def test_without_numba_poolkit_imports_and_auto_falls_back_to_numpy():
     )
     code_, output = _python(code)
     assert code_ == 1 and "ValueError: max_pool2d: backend='numba' needs numba" in output, output
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_the_extreme_integers_come_out_unrounded(backend):
+    """int64 values beyond 2**53 must never pass through a float on the way out."""
+    big = np.iinfo(np.int64).max
+    x = np.array([[[big - 1, big, 3, -big]]], np.int64)
+    assert host(poolkit.max_pool1d(x, 2, backend=backend)).tolist() == [[[big, 3]]]
+    assert host(poolkit.min_pool1d(x, 2, backend=backend)).tolist() == [[[big - 1, -big]]]
+    # A dilated window that misses the input gives the start value itself.
+    missed = host(poolkit.min_pool1d(np.array([[[3]]]), 2, padding=1, dilation=2, backend=backend))
+    assert missed.tolist() == [[[big]]]
