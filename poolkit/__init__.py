@@ -4,9 +4,11 @@ The functions mirror ``torch.nn.functional``'s names and argument order and
 PyTorch's semantics exactly; :func:`mxnet_pooling` mirrors MXNet's
 ``mx.nd.Pooling``. Each public function validates its arguments once
 (:mod:`poolkit.spec`) and hands the work to a backend: ``"naive"`` (the
-lecture's loops), ``"numpy"`` (vectorized) or ``"auto"`` (the fastest one for
-the input). Inputs may be NumPy arrays, torch tensors or MXNet NDArrays, and the
-result is of the same kind; the input is never modified.
+lecture's loops), ``"numpy"`` (vectorized), ``"numba"`` (compiled for the CPU),
+``"cuda"`` (numba-cuda kernels) or ``"auto"`` (the fastest one for the input).
+Inputs may be NumPy arrays, torch tensors, MXNet NDArrays or CUDA device arrays,
+and the result is of the same kind (device arrays stay on the device); the
+input is never modified.
 
 Examples
 --------
@@ -137,9 +139,9 @@ def _avg_pool_backward(name, dims, grad_output, x, kernel_size, stride, padding,
 _ARRAY = "x : numpy.ndarray, torch.Tensor or mxnet.nd.NDArray\n        Input of shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; channels last with ``layout={last!r}``."
 _LAYOUT = (
     "layout : {{{first!r}, {last!r}}}, optional\n        Where the channels are; ``None`` means {first!r}.\n"
-    "    backend : {{'auto', 'naive', 'numpy'}}, default 'auto'\n        Which implementation computes the result."
+    "    backend : {{'auto', 'naive', 'numpy', 'numba', 'cuda'}}, default 'auto'\n        Which implementation computes the result: 'auto' is cuda for device arrays, numba for large host arrays, numpy otherwise."
 )
-_RAISES = "Raises\n    ------\n    ValueError\n        If a parameter or the input's shape is invalid; the message names it.\n    TypeError\n        If an argument has the wrong type, or ``x`` a dtype this pooling does not accept."
+_RAISES = "Raises\n    ------\n    ValueError\n        If a parameter or the input's shape is invalid; the message names it.\n    TypeError\n        If an argument has the wrong type, or ``x`` a dtype this pooling does not accept.\n    RuntimeError\n        If ``backend='cuda'`` and no CUDA device is found."
 _EXAMPLE = ">>> import numpy as np, poolkit\n    >>> x = np.arange({n}.0).reshape({shape})\n    >>> {call}.shape\n    {out}"
 
 _DOCS = {

@@ -75,7 +75,7 @@ def mxnet_pooling(data, kernel, pool_type="max", stride=None, pad=None, pooling_
         The power of ``'lp'`` pooling.
     layout : {'NCW', 'NWC', 'NCHW', 'NHWC', 'NCDHW', 'NDHWC'}, optional
         Layout of ``data``; ``None`` means channels first.
-    backend : {'auto', 'naive', 'numpy'}
+    backend : {'auto', 'naive', 'numpy', 'numba', 'cuda'}
         Which implementation computes the result.
 
     Returns
