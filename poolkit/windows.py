@@ -202,7 +202,7 @@ def build(jit):
         in the order in which the NumPy backend spreads them: taps in row-major
         order, which visits the outputs from last to first.
         """
-        size, kernel, stride, pad, dil = g[0], g[1], g[2], g[3], g[4]
+        kernel, stride, pad, dil = g[1], g[2], g[3], g[4]
         t0, lo0, hi0 = covering(i0, values.shape[2], kernel[0], stride[0], pad[0], dil[0])
         t1, lo1, hi1 = covering(i1, values.shape[3], kernel[1], stride[1], pad[1], dil[1])
         t2, lo2, hi2 = covering(i2, values.shape[4], kernel[2], stride[2], pad[2], dil[2])

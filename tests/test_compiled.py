@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import poolkit
@@ -25,9 +25,8 @@ from cases import FLOATS, INTEGERS, exact, inputs, spatial_shape, windows
 
 DIMS = [1, 2, 3]
 COMPILED = ["numba", "cuda"]
-# The simulator is slow: fewer, smaller cases for cuda.
+# The simulator is slow: smaller cases for cuda.
 SIDES = {"numba": [9, 7, 4], "cuda": [7, 5, 3]}
-EXAMPLES = {"numba": 40, "cuda": 12}
 
 
 def pk(name, dims, suffix=""):
