@@ -5,8 +5,9 @@ Each kernel is a loop over the planes (``prange``, one plane per task) around
 a loop over the outputs of a plane, which calls the same per-element function
 that a CUDA thread calls; the window is clipped to the input once per axis, so
 the innermost loop over the taps has no bounds checks. The values-only forward
-(the hot path) instead works a row of outputs at a time, tap by tap
-(:func:`_rows_kernel`), so that its innermost loop runs along memory and vectorizes. numba has no float16
+(the hot path) instead works a row of outputs at a time
+(:func:`_extremum_rows_kernel`, :func:`_sum_rows_kernel`), so that its innermost
+loops run along memory and vectorize. numba has no float16
 on the CPU, so float16 input is widened to float32 (exactly) and the result
 rounded once at the end, as the NumPy backend does.
 
@@ -41,18 +42,83 @@ def _extremum_kernel(x, out, where, g, is_max, propagate, start, with_indices):
 
 
 @njit(cache=True)
-def _first_output(shift, stride):
-    """The first output o >= 0 with o*stride + shift >= 0."""
-    return 0 if shift >= 0 else (-shift + stride - 1) // stride
+def _row_span(shift, stride, size, width):
+    """The outputs o in [lo, hi) of a row whose tap o*stride + shift lies in [0, size)."""
+    lo = 0 if shift >= 0 else (-shift + stride - 1) // stride
+    hi = min(width, (size - 1 - shift) // stride + 1) if size - 1 - shift >= 0 else 0
+    return lo, hi
+
+
+def _extremum_rows_kernel(is_max, propagate):
+    """The values-only max/min forward, compiled for one ``op`` and NaN rule.
+
+    It works a row of outputs at a time, separably, in passes that all run along
+    memory: first the window's input rows are reduced element by element into
+    ``column``, which has the row's padding around it; then ``column`` is reduced
+    along the row at every position (one pass per tap, each a shifted
+    contiguous read), and every stride-th position is an output. The largest
+    (smallest) value does not depend on the order the taps come in, so this
+    agrees with the per-window order (only a tie between +0.0 and -0.0 may keep
+    the other zero). The op and NaN rule are compile-time constants: as run-time
+    flags their selects stop vectorizing (3x slower), as do strided or
+    possibly negative indices.
+    """
+
+    @njit(inline="always")
+    def pick(value, best):
+        wins = value > best if is_max else value < best
+        if propagate:
+            return (value if wins else best) if value == value else value
+        return value if wins else best
+
+    @njit(parallel=True, cache=True)
+    def kernel(x, out, g, start):
+        size, kernel, stride, pad, dil = g[0], g[1], g[2], g[3], g[4]
+        channels, width = x.shape[1], out.shape[4]
+        reach = (width - 1) * stride[2] + 1  # where the outputs' first taps fall, in ``column``
+        padded = max(pad[2] + size[2], reach + (kernel[2] - 1) * dil[2])
+        for plane in prange(x.shape[0] * channels):
+            n, c = plane // channels, plane % channels
+            column = np.full(padded, start, out.dtype)  # the padding stays ``start``
+            inside = column[pad[2]:pad[2] + size[2]]
+            full = np.empty(reach, out.dtype)
+            for o0 in range(out.shape[2]):
+                for o1 in range(out.shape[3]):
+                    inside[:] = start
+                    for j0 in range(kernel[0]):
+                        i0 = o0 * stride[0] - pad[0] + j0 * dil[0]
+                        if i0 < 0 or i0 >= size[0]:
+                            continue
+                        for j1 in range(kernel[1]):
+                            i1 = o1 * stride[1] - pad[1] + j1 * dil[1]
+                            if i1 < 0 or i1 >= size[1]:
+                                continue
+                            line = x[n, c, i0, i1]
+                            for i2 in range(size[2]):
+                                inside[i2] = pick(line[i2], inside[i2])
+                    full[:] = column[:reach]
+                    for j2 in range(1, kernel[2]):
+                        tap = column[j2 * dil[2]:]
+                        for i in range(reach):
+                            full[i] = pick(tap[i], full[i])
+                    row = out[n, c, o0, o1]
+                    for o2 in range(width):
+                        row[o2] = full[o2 * stride[2]]
+
+    return kernel
+
+
+# Keyed by (is_max, propagate).
+_EXTREMUM_ROWS = {(is_max, propagate): _extremum_rows_kernel(is_max, propagate) for is_max in (True, False) for propagate in (True, False)}
 
 
 @njit(parallel=True, cache=True)
-def _rows_kernel(x, out, divisor, g, op, propagate, start):
-    """Values-only forward, a row of outputs at a time: for each tap of the
-    window, in row-major order, one pass along the row over the outputs whose
-    tap falls inside the input. The row stays in cache, the innermost loop has
-    neither a bounds check nor a division, and the taps come in the order the
-    NumPy backend takes them (so sums agree bit for bit). op: 0 max, 1 min, 2 sum."""
+def _sum_rows_kernel(x, out, divisor, g):
+    """Window sums, a row of outputs at a time: for each tap of the window, in
+    row-major order, one pass along the row over the outputs whose tap falls
+    inside the input. The row stays in cache, the innermost loop has neither a
+    bounds check nor a division, and the taps are added in the order the NumPy
+    backend adds them, so the sums agree bit for bit."""
     size, kernel, stride, pad, dil = g[0], g[1], g[2], g[3], g[4]
     channels, width = x.shape[1], out.shape[4]
     for plane in prange(x.shape[0] * channels):
@@ -60,7 +126,7 @@ def _rows_kernel(x, out, divisor, g, op, propagate, start):
         row = np.empty(width, out.dtype)
         for o0 in range(out.shape[2]):
             for o1 in range(out.shape[3]):
-                row[:] = start
+                row[:] = 0
                 for j0 in range(kernel[0]):
                     i0 = o0 * stride[0] - pad[0] + j0 * dil[0]
                     if i0 < 0 or i0 >= size[0]:
@@ -72,31 +138,11 @@ def _rows_kernel(x, out, divisor, g, op, propagate, start):
                         line = x[n, c, i0, i1]
                         for j2 in range(kernel[2]):
                             shift = j2 * dil[2] - pad[2]
-                            lo = _first_output(shift, stride[2])
-                            hi = min(width, (size[2] - 1 - shift) // stride[2] + 1) if size[2] - 1 - shift >= 0 else 0
-                            step = stride[2]
-                            # One loop per op, each without branches, so that it vectorizes.
-                            if op == 2:
-                                for o2 in range(lo, hi):
-                                    row[o2] += line[o2 * step + shift]
-                            elif op == 0 and step == 2:  # the common stride, as a constant: LLVM vectorizes it
-                                for o2 in range(lo, hi):
-                                    value, best = line[o2 * 2 + shift], row[o2]
-                                    row[o2] = value if (value > best) | (propagate & (value != value)) else best
-                            elif op == 0:
-                                for o2 in range(lo, hi):
-                                    value, best = line[o2 * step + shift], row[o2]
-                                    row[o2] = value if (value > best) | (propagate & (value != value)) else best
-                            else:
-                                for o2 in range(lo, hi):
-                                    value, best = line[o2 * step + shift], row[o2]
-                                    row[o2] = value if (value < best) | (propagate & (value != value)) else best
-                # Apart, so that integers never pass through a float.
-                if op == 2:
-                    for o2 in range(width):
-                        out[n, c, o0, o1, o2] = row[o2] / divisor[o0, o1, o2]
-                else:
-                    out[n, c, o0, o1] = row
+                            lo, hi = _row_span(shift, stride[2], size[2], width)
+                            for o2 in range(lo, hi):
+                                row[o2] += line[o2 * stride[2] + shift]
+                for o2 in range(width):
+                    out[n, c, o0, o1, o2] = row[o2] / divisor[o0, o1, o2]
 
 
 @njit(parallel=True, cache=True)
@@ -183,8 +229,10 @@ def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
     acc = accumulator_dtype(x.dtype)
     out = _like(x5, shape, x5.dtype if op != "sum" else acc, 0)
     if not indices:
-        start = out.dtype.type(start_value(op, x.dtype, nan))
-        _rows_kernel(x5, out, windows.per_output(divisor, shape[2:], acc), g, ("max", "min", "sum").index(op), nan == "propagate", start)
+        if op == "sum":
+            _sum_rows_kernel(x5, out, windows.per_output(divisor, shape[2:], acc), g)
+        else:
+            _EXTREMUM_ROWS[op == "max", nan == "propagate"](x5, out, g, out.dtype.type(start_value(op, x.dtype, nan)))
         return _back(out, window.dims).astype(x.dtype, copy=False)
     where = _like(x5, shape, np.int64, 0)
     start = x5.dtype.type(start_value(op, x.dtype, nan))
