@@ -139,7 +139,7 @@ def _avg_pool_backward(name, dims, grad_output, x, kernel_size, stride, padding,
 _ARRAY = "x : numpy.ndarray, torch.Tensor or mxnet.nd.NDArray\n        Input of shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; channels last with ``layout={last!r}``."
 _LAYOUT = (
     "layout : {{{first!r}, {last!r}}}, optional\n        Where the channels are; ``None`` means {first!r}.\n"
-    "    backend : {{'auto', 'naive', 'numpy', 'numba', 'cuda'}}, default 'auto'\n        Which implementation computes the result: 'auto' is cuda for device arrays, numba for large host arrays, numpy otherwise."
+    "    backend : {{'auto', 'naive', 'numpy', 'numba', 'cuda'}}, default 'auto'\n        Which implementation computes the result: 'auto' is cuda for device arrays, numba for large channels-first host arrays, numpy otherwise."
 )
 _RAISES = "Raises\n    ------\n    ValueError\n        If a parameter or the input's shape is invalid; the message names it.\n    TypeError\n        If an argument has the wrong type, or ``x`` a dtype this pooling does not accept.\n    RuntimeError\n        If ``backend='cuda'`` and no CUDA device is found."
 _EXAMPLE = ">>> import numpy as np, poolkit\n    >>> x = np.arange({n}.0).reshape({shape})\n    >>> {call}.shape\n    {out}"

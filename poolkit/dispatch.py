@@ -35,7 +35,8 @@ def choose_backend(name, backend, x):
     """The backend module for ``backend`` and input ``x``.
 
     "auto" picks cuda for device arrays, numba for host arrays of at least
-    :data:`AUTO_NUMBA_BYTES` when numba is installed, and numpy otherwise.
+    :data:`AUTO_NUMBA_BYTES` when numba is installed, and numpy otherwise
+    (:class:`Call` then turns numba into numpy for channels-last arrays).
     """
     if backend == "auto":
         if arrays.on_device(x):
@@ -66,6 +67,10 @@ class Call:
         self.layout = spec.input_layout(name, label, array, dims, layout, batch_optional=batch_optional, empty_channels=empty_channels)
         self.x = self._arrange(array, self.layout.internal_axes(array.ndim))
         self.dtype = array.dtype
+        if backend == "auto" and self.backend.__name__ == "poolkit.numba_" and not self.x.flags.c_contiguous:
+            # numba's kernels walk (N, C) planes along memory; in a channels-last
+            # array those are strided, and NumPy's whole-array passes are 5x faster.
+            self.backend = _module(name, "numpy")
 
     @property
     def spatial(self):

@@ -147,12 +147,17 @@ def test_device_arrays_stay_on_the_device_and_auto_picks_cuda_for_them():
     exact(where.copy_to_host(), expected_where)
 
 
-def test_auto_picks_numba_for_large_host_arrays_and_numpy_for_small_ones(monkeypatch):
+def test_auto_picks_numba_for_large_channels_first_host_arrays_and_numpy_otherwise(monkeypatch):
     from poolkit import dispatch
 
     small, large = np.zeros((1, 4, 4)), np.zeros((1, 512, 512))
     assert dispatch.choose_backend("f", "auto", small).__name__ == "poolkit.numpy_"
     assert dispatch.choose_backend("f", "auto", large).__name__ == "poolkit.numba_"
+    # Channels-last planes are strided, where numba's plane kernels are slow: NumPy takes them.
+    nchw, nhwc = np.zeros((2, 8, 128, 128), np.float32), np.zeros((2, 128, 128, 8), np.float32)
+    assert dispatch.Call("f", nchw, 2, "NCHW", "auto", integers=False).backend.__name__ == "poolkit.numba_"
+    assert dispatch.Call("f", nhwc, 2, "NHWC", "auto", integers=False).backend.__name__ == "poolkit.numpy_"
+    assert dispatch.Call("f", nhwc, 2, "NHWC", "numba", integers=False).backend.__name__ == "poolkit.numba_"
 
 
 def _python(code, **env):
