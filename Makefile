@@ -8,7 +8,7 @@ NP2_STAMP := $(NP2)/.installed
 # Errors only: keeps pip's per-package notices out of the log.
 PIP_QUIET := --quiet --quiet
 
-.PHONY: setup test book bench lock clean
+.PHONY: setup test book browser bench lock clean
 
 setup: $(STAMP)
 
@@ -20,9 +20,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
 	touch $@
 
-# The whole suite in the course environment, then poolkit's own tests on
-# NumPy 2 without MXNet (as on the GPU machines), which must pass there too.
-test: setup $(NP2_STAMP)
+# The whole suite in the course environment (the book's browser test needs the
+# built book and Chromium), then poolkit's own tests on NumPy 2 without MXNet
+# (as on the GPU machines), which must pass there too.
+test: setup $(NP2_STAMP) book browser
 	$(BIN)/python -m pytest -n 2 -q
 	$(NP2)/bin/python -m pytest -n 2 -q tests/test_torch_parity.py tests/test_compiled.py tests/test_errors.py tests/test_lecture.py poolkit
 
@@ -32,9 +33,19 @@ $(NP2_STAMP): requirements-numpy2.txt pyproject.toml
 	$(NP2)/bin/pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
 	touch $@
 
+# Sphinx rewrites only changed pages, and copies _static only when it writes
+# one: after a change to the book's styles, scripts, extension or config,
+# every page is rewritten (--all; cells still come from the execution cache).
+BOOK_ASSETS_CHANGED = $(shell find book/_static book/_ext _config.yml -newer _build/html/searchindex.js 2>/dev/null | head -1)
 book: setup
-	$(BIN)/jupyter-book build --warningiserror --keep-going .
+	$(BIN)/jupyter-book build --warningiserror --keep-going $(if $(BOOK_ASSETS_CHANGED),--all) .
 	@echo "The course is at $(CURDIR)/_build/html/index.html"
+
+# Debian's Chromium, for the book's browser test; installed once, when missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser test"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 bench: setup
 	$(BIN)/python bench/cpu.py
