@@ -68,6 +68,31 @@ LECTURE = {
         "ch4_bins_torch": [[0, 2], [1, 4], [3, 6], [5, 7]],
         "ch4_bins_mxnet": [[0, 2], [1, 4], [3, 6], [5, 7]],
     },
+    "05-loops-to-vectors.md": {
+        # A 2x2 window at stride 2 over 0..15 as four strided views, and their maximum.
+        "ch5_taps": [[[0, 2], [8, 10]], [[1, 3], [9, 11]], [[4, 6], [12, 14]], [[5, 7], [13, 15]]],
+        "ch5_taps_max": [[5, 7], [13, 15]],
+        "ch5_vec_matches_poolkit": True,
+        "ch5_vec_matches_mxnet": True,
+        "ch5_vec_matches_torch": True,
+        # Only the argmax receives the gradient; G = [[1, 2], [3, 4]].
+        "ch5_max_grad": [[0, 1, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]],
+        "ch5_max_grad_mxnet_agrees": True,
+        "ch5_max_grad_torch_agrees": True,
+        # Overlapping windows add up at a shared argmax: 1 + 2 + 3 + 4.
+        "ch5_overlap_centre": 10,
+        # Average pooling, count_include_pad=False: the corner is in one window of 4 inputs.
+        "ch5_avg_grad_corner_exclude": 0.25,
+        "ch5_avg_grad_include_is_coverage_over_9": True,
+        "ch5_avg_grad_mxnet_agrees": True,
+        "ch5_avg_grad_torch_agrees": True,
+    },
+    "06-pooling-on-the-gpu.md": {
+        "ch6_kernel_matches_numpy": True,  # the chapter's own kernel, on the simulator
+        "ch6_kernel_one_block_matches": True,
+        "ch6_kernel_matches_torch": True,
+        "ch6_poolkit_cuda_matches_numpy": True,
+    },
 }
 
 
@@ -100,9 +125,23 @@ def test_framework_cells_come_in_mxnet_then_pytorch_pairs(chapter):
             assert i > 0 and frameworks[i - 1] == "mxnet", f"{chapter.name}: the PyTorch cell #{i + 1} has no MXNet cell before it"
 
 
+# What each framework's arrays print as: an MXNet tab that shows a torch tensor
+# ran the PyTorch cell's definitions (both cells run, in one kernel).
+FOREIGN = {"mxnet": "tensor(", "pytorch": "<NDArray"}
+
+
+def _text(cell):
+    return "".join(str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", "")) for output in cell.get("outputs", []))
+
+
 @pytest.mark.parametrize("chapter", chapters(), ids=lambda path: path.stem)
 def test_chapter_runs_and_glues_the_lecture_numbers(chapter):
-    values = glued(execute(chapter))
+    notebook = execute(chapter)
+    for cell in notebook.cells:
+        for framework, foreign in FOREIGN.items():
+            if framework in _tags(cell):
+                assert foreign not in _text(cell), f"{chapter.name}: a {framework} cell shows the other framework's array:\n{cell.source[:300]}"
+    values = glued(notebook)
     assert values, f"{chapter.name} glues no computed value"
     for name, expected in LECTURE.get(chapter.name, {}).items():
         assert name in values, f"{chapter.name} does not glue {name!r}"

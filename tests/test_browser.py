@@ -61,7 +61,8 @@ class Visit:
         self.errors = []
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(f"console: {message.text}"))
         self.page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
-        self.page.on("requestfailed", lambda request: self.errors.append(f"request failed: {request.url}"))
+        # A request that the next navigation cancels (ERR_ABORTED) has not failed.
+        self.page.on("requestfailed", lambda request: "ERR_ABORTED" not in (request.failure or "") and self.errors.append(f"request failed: {request.url} {request.failure}"))
         self.page.on("response", lambda response: response.status >= 400 and self.errors.append(f"HTTP {response.status}: {response.url}"))
         self.goto(url)
 
