@@ -24,7 +24,7 @@ from .spec import accumulator_dtype, start_value
 
 _cell = windows.build(njit(cache=True))
 _extremum = _cell["extremum"]
-_bin_extremum, _bin_sum = _cell["bin_extremum"], _cell["bin_sum"]
+_adaptive_output = _cell["adaptive_output"]
 
 
 @njit(parallel=True, cache=True)
@@ -153,13 +153,7 @@ def _adaptive_kernel(x, out, where, starts, ends, divisor, is_max, start, zero, 
         for o0 in range(out.shape[2]):
             for o1 in range(out.shape[3]):
                 for o2 in range(out.shape[4]):
-                    if is_max:
-                        best, index = _bin_extremum(x, n, c, o0, o1, o2, starts, ends, start)
-                        out[n, c, o0, o1, o2] = best
-                        if with_indices:
-                            where[n, c, o0, o1, o2] = index
-                    else:
-                        out[n, c, o0, o1, o2] = _bin_sum(x, n, c, o0, o1, o2, starts, ends, zero) / divisor[o0, o1, o2]
+                    _adaptive_output(x, out, where, n, c, o0, o1, o2, starts, ends, divisor, is_max, start, zero, with_indices)
 
 
 @njit(parallel=True, cache=True)

@@ -150,6 +150,17 @@ def build(jit):
         return total
 
     @jit
+    def adaptive_output(x, out, where, n, c, o0, o1, o2, starts, ends, divisor, is_max, start, zero, with_indices):
+        """Write adaptive bin (o0, o1, o2)'s max (and its index into ``where``) or mean into ``out``."""
+        if is_max:
+            best, index = bin_extremum(x, n, c, o0, o1, o2, starts, ends, start)
+            out[n, c, o0, o1, o2] = best
+            if with_indices:
+                where[n, c, o0, o1, o2] = index
+        else:
+            out[n, c, o0, o1, o2] = bin_sum(x, n, c, o0, o1, o2, starts, ends, zero) / divisor[o0, o1, o2]
+
+    @jit
     def covering(i, out, kernel, stride, pad, dilation):
         """The outputs ``[lo, hi]`` whose window span reaches input position ``i`` along one axis.
 
@@ -223,6 +234,7 @@ def build(jit):
         "window_sum": window_sum,
         "bin_extremum": bin_extremum,
         "bin_sum": bin_sum,
+        "adaptive_output": adaptive_output,
         "max_grad": max_grad,
         "spread_grad": spread_grad,
     }

@@ -24,7 +24,7 @@ _cbrt = np.cbrt if config.ENABLE_CUDASIM else cuda.cbrt
 
 _cell = windows.build(cuda.jit(device=True))
 _extremum, _window_sum = _cell["extremum"], _cell["window_sum"]
-_bin_extremum, _bin_sum = _cell["bin_extremum"], _cell["bin_sum"]
+_adaptive_output = _cell["adaptive_output"]
 _max_grad, _spread_grad = _cell["max_grad"], _cell["spread_grad"]
 
 
@@ -70,13 +70,7 @@ def sum_kernel(x, out, divisor, g, zero, channels_last):
 def adaptive_kernel(x, out, where, starts, ends, divisor, is_max, start, zero, with_indices, channels_last):
     for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         n, c, o0, o1, o2 = _unravel(t, out.shape, channels_last)
-        if is_max:
-            best, index = _bin_extremum(x, n, c, o0, o1, o2, starts, ends, start)
-            out[n, c, o0, o1, o2] = best
-            if with_indices:
-                where[n, c, o0, o1, o2] = index
-        else:
-            out[n, c, o0, o1, o2] = _bin_sum(x, n, c, o0, o1, o2, starts, ends, zero) / divisor[o0, o1, o2]
+        _adaptive_output(x, out, where, n, c, o0, o1, o2, starts, ends, divisor, is_max, start, zero, with_indices)
 
 
 @cuda.jit
