@@ -59,7 +59,7 @@ class Visit:
         self.context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
         self.page = self.context.new_page()
         self.errors = []
-        self.page.on("console", lambda message: message.type == "error" and self.errors.append(f"console: {message.text}"))
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(f"console: {message.text} ({message.location.get('url')})"))
         self.page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
         # A request that the next navigation cancels (ERR_ABORTED) has not failed.
         self.page.on("requestfailed", lambda request: "ERR_ABORTED" not in (request.failure or "") and self.errors.append(f"request failed: {request.url} {request.failure}"))
@@ -108,6 +108,15 @@ def test_the_table_of_contents_lists_every_chapter_and_every_link_resolves(site,
         visit.goto(page)
     assert not visit.errors, visit.errors
     visit.close()
+
+
+def test_every_page_names_its_icon_so_no_browser_asks_for_favicon_ico():
+    # Without a <link rel="icon">, Chromium requests /favicon.ico: a 404 in the
+    # console, and only when the page lives long enough, so a flaky one to catch in a browser.
+    pages = sorted(page for page in HTML.rglob("*.html") if "_static" not in page.parts)  # _static holds templates, not pages
+    assert HTML / "index.html" in pages
+    missing = [str(page.relative_to(HTML)) for page in pages if not re.search(r'<link rel="(shortcut )?icon"', page.read_text(encoding="utf-8"))]
+    assert not missing, f"pages without an icon link: {missing}"
 
 
 @pytest.mark.parametrize("chapter", [path.stem for path in chapters()])
