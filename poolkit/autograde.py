@@ -1,0 +1,650 @@
+"""The instructor's grader behind ``poolkit grade ASSIGNMENT SUBMISSIONS --out DIR``.
+
+For one assignment of the course (``solutions/<assignment>/``), it:
+
+1. generates the assignment with nbgrader into ``DIR/course`` and its SQLite
+   gradebook ``DIR/gradebook.db`` (the instructor's test cells, hidden tests
+   included, are stored there);
+2. reads each student's notebook (``<student_id>/<notebook>.ipynb`` in a folder
+   or a zip), restores every test cell the student deleted or edited, and
+   grades it in a worker process of its own, N at a time;
+3. in the worker, runs the notebook in a sandboxed kernel (:mod:`poolkit.sandbox`:
+   writes only in its own scratch folder, capped memory) with
+   :func:`poolkit.notebooks.execute` (cell timeouts, dead kernels and output
+   floods cost only their cell), then re-runs each graded function out of the
+   kernel, in a fresh sandboxed process, on the question's cases
+   (:func:`poolkit.grading.call_case`), and judges those results itself;
+4. back in the grader, saves the notebook's scores with nbgrader's
+   ``SaveAutoGrades``, lowers any score the out-of-process run does not
+   confirm, and writes ``DIR/grades.csv`` and ``DIR/feedback/<student_id>/``.
+
+A harmless warning on stderr does not zero a test cell (nbgrader would), and a
+student's earlier grade is kept if the grader itself fails on their submission.
+Only this process writes the gradebook, one submission at a time, so a rerun
+replaces each student's grades and never adds them twice.
+"""
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import dispatch, grading, notebooks, sandbox
+
+FLAGS_TABLE = "poolkit_flags"
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
+MAX_UNZIPPED = 1 << 30
+_MISSING = object()
+_GENUINE_CALL_INIT = dispatch.Call.__init__  # taken before any student code runs in this process
+
+
+@dataclass
+class Settings:
+    """How a grading run treats each submission."""
+
+    timeout: int = 30  # seconds per cell
+    memory: int = 4 << 30  # address-space cap of the student's processes, in bytes
+    max_output: int = notebooks.MAX_OUTPUT  # characters of output kept per cell
+
+
+@dataclass
+class Submission:
+    """One student's notebook, ready for a worker."""
+
+    student: str
+    notebook: str  # the assignment's notebook name, without .ipynb
+    job: Path  # the worker's folder
+    flags: set = field(default_factory=set)
+    keys: dict = field(default_factory=dict)  # test cell grade_id -> question key
+
+
+# --- the course and the submissions --------------------------------------------
+
+
+def find_course(start=None):
+    """The course's root: the nearest folder at or above ``start`` with ``nbgrader_config.py`` and ``solutions/``."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "nbgrader_config.py").is_file() and (folder / "solutions").is_dir():
+            return folder
+    raise FileNotFoundError(f"no course found at or above {here}: expected nbgrader_config.py and solutions/ (pass --course)")
+
+
+def unpack(submissions, out):
+    """The folder holding ``<student_id>/`` folders: ``submissions`` itself, or a zip extracted into ``out``."""
+    submissions = Path(submissions)
+    if submissions.is_dir():
+        folder = submissions
+    elif zipfile.is_zipfile(submissions):
+        folder = Path(out) / "submissions"
+        shutil.rmtree(folder, ignore_errors=True)
+        _extract(submissions, folder)
+    else:
+        raise FileNotFoundError(f"SUBMISSIONS must be a folder or a zip file, got {str(submissions)!r}")
+    # A zip usually wraps everything in one folder (as a learning-management system exports it).
+    entries = [entry for entry in folder.iterdir() if _is_student_dir(entry)]
+    if len(entries) == 1 and not any(entries[0].glob("*.ipynb")) and any(entries[0].glob("*/*.ipynb")):
+        return entries[0]
+    return folder
+
+
+def _extract(archive, folder):
+    """Extract ``archive`` safely: no absolute or ``..`` paths, no links, at most 1 GiB in all."""
+    with zipfile.ZipFile(archive) as bundle:
+        members = bundle.infolist()
+        if sum(member.file_size for member in members) > MAX_UNZIPPED:
+            raise ValueError(f"SUBMISSIONS: {archive} unpacks to more than {MAX_UNZIPPED >> 30} GiB")
+        for member in members:
+            parts = Path(member.filename).parts
+            is_link = (member.external_attr >> 16) & 0o170000 == 0o120000
+            if member.filename.startswith("/") or ".." in parts or is_link:
+                continue
+            bundle.extract(member, folder)
+
+
+def _is_student_dir(path):
+    return path.is_dir() and not path.name.startswith((".", "__"))
+
+
+def students(folder, notebook):
+    """``(student_id, notebook path or None, flags)`` for every student folder, sorted by id.
+
+    The notebook is ``<student_id>/<notebook>.ipynb`` (or nbgrader's
+    ``<student_id>/<assignment>/<notebook>.ipynb``); a student folder holding
+    one notebook under another name is graded with the flag ``renamed``.
+    """
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if not _is_student_dir(entry):
+            continue
+        if not STUDENT_ID.match(entry.name):
+            print(f"warning: skipping {entry.name!r}: not a usable student id", file=sys.stderr)
+            continue
+        expected = [entry / f"{notebook}.ipynb", *entry.glob(f"*/{notebook}.ipynb")]
+        expected = [path for path in expected if path.is_file()]
+        if expected:
+            found.append((entry.name, expected[0], set()))
+            continue
+        others = [path for path in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in path.parts]
+        found.append((entry.name, others[0], {"renamed"}) if len(others) == 1 else (entry.name, None, {"no-notebook"}))
+    return found
+
+
+# --- the assignment in nbgrader ------------------------------------------------
+
+
+def _db_url(out):
+    return f"sqlite:///{(Path(out) / 'gradebook.db').resolve()}"
+
+
+def _nbgrader_config(out):
+    from traitlets.config import Config
+
+    config = Config()
+    config.CourseDirectory.root = str(Path(out, "course").resolve())
+    config.CourseDirectory.source_directory = "source"
+    config.CourseDirectory.release_directory = "release"
+    config.CourseDirectory.db_url = _db_url(out)
+    return config
+
+
+def generate(course, assignment, out):
+    """Put ``assignment`` into ``out``'s gradebook with nbgrader; return its notebook names."""
+    from nbgrader.apps import NbGraderAPI
+
+    source = Path(course) / "solutions" / assignment
+    if not source.is_dir():
+        known = sorted(path.name for path in (Path(course) / "solutions").iterdir() if path.is_dir())
+        raise FileNotFoundError(f"ASSIGNMENT {assignment!r} is not in {Path(course) / 'solutions'}; known: {', '.join(known)}")
+    target = Path(out) / "course" / "source" / assignment
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    result = NbGraderAPI(config=_nbgrader_config(out)).generate_assignment(assignment, force=True)
+    if not result["success"]:
+        raise RuntimeError(f"nbgrader could not generate {assignment}:\n{result.get('log', '')}\n{result.get('error', '')}")
+    return sorted(path.stem for path in target.glob("*.ipynb"))
+
+
+def _release(out, assignment, notebook):
+    import nbformat
+
+    return nbformat.read(Path(out) / "course" / "release" / assignment / f"{notebook}.ipynb", as_version=4)
+
+
+def is_test_cell(cell):
+    """An autograded test cell: a graded code cell with no solution in it."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def restore_test_cells(nb, release):
+    """Put back the release's locked and test cells that the student deleted (or
+    stripped of their metadata): returns their grade_ids, and the grade_ids of
+    test cells whose code the student edited (nbgrader restores those)."""
+    present = {_grade_id(cell): index for index, cell in enumerate(nb.cells) if _grade_id(cell)}
+    edited = []
+    for cell in release.cells:
+        name = _grade_id(cell)
+        if name in present and is_test_cell(cell) and nb.cells[present[name]].source.strip() != cell.source.strip():
+            edited.append(name)
+    deleted, anchor = [], -1
+    for cell in release.cells:
+        name = _grade_id(cell)
+        if not name:
+            continue
+        if name in present:
+            anchor = present[name]
+            continue
+        deleted.append(name)
+        anchor += 1
+        nb.cells.insert(anchor, _fresh_copy(cell))
+        present = {_grade_id(item): index for index, item in enumerate(nb.cells) if _grade_id(item)}
+    return deleted, edited
+
+
+def _fresh_copy(cell):
+    import nbformat
+
+    copy = nbformat.from_dict(json.loads(json.dumps(cell)))
+    copy.pop("id", None)
+    if copy.cell_type == "code":
+        copy.outputs, copy.execution_count = [], None
+    return copy
+
+
+def sanitize(nb, release, resources):
+    """nbgrader's sanitizing steps, after putting deleted test cells back."""
+    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
+
+    deleted, edited = restore_test_cells(nb, release)
+    for step in (ClearOutput(), DeduplicateIds(), OverwriteKernelspec(), OverwriteCells(add_missing_cells=False), CheckCellMetadata()):
+        nb, resources = step.preprocess(nb, resources)
+    return nb, deleted, edited
+
+
+# --- the worker: one submission, out of the grader's process -------------------
+
+
+def kernel_env(scratch):
+    """The environment of a student's processes: everything they write goes to ``scratch``."""
+    env = dict(os.environ)
+    for name in ("HOME", "TMPDIR", "IPYTHONDIR", "MPLCONFIGDIR", "NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "JUPYTER_RUNTIME_DIR"):
+        env[name] = str(scratch if name == "HOME" else scratch / f".{name.lower()}")
+    env.update(
+        NUMBA_ENABLE_CUDASIM="1",  # the CUDA exercise is graded on the CPU, with numba's simulator
+        MALLOC_ARENA_MAX="2",  # glibc's per-thread arenas would reserve address space against the cap
+        OMP_NUM_THREADS="1",  # the workers are the parallelism; framework threads would oversubscribe
+        MKL_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
+    return env
+
+
+def work(job_dir):
+    """Grade the submission prepared in ``job_dir`` (``job.json``, ``submitted.ipynb``) into ``result.json``."""
+    import nbformat
+
+    job_dir = Path(job_dir)
+    job = json.loads((job_dir / "job.json").read_text())
+    settings = Settings(**job["settings"])
+    scratch = job_dir / "scratch"
+    for name in ("tmpdir", "ipythondir", "mplconfigdir", "numba_cache_dir", "xdg_cache_home", "jupyter_runtime_dir"):
+        (scratch / f".{name}").mkdir(parents=True, exist_ok=True)
+    env = kernel_env(scratch)
+    prefix = sandbox.command(scratch, settings.memory)
+    nb = nbformat.read(job_dir / "submitted.ipynb", as_version=4)
+    graded, events = notebooks.execute(nb, scratch, timeout=settings.timeout, max_output=settings.max_output, prefix=prefix, env=env)
+    skipped = {event.cell for event in events if event.kind in (notebooks.TIMEOUT, notebooks.DIED)}
+    cells = [cell.source for index, cell in enumerate(nb.cells) if cell.cell_type == "code" and not is_test_cell(cell) and index not in skipped]
+    # A test cell that timed out or killed the kernel already scored 0: nothing to confirm.
+    failed = {_grade_id(nb.cells[index]) for index in skipped}
+    keys = sorted({key for grade_id, key in job["keys"].items() if grade_id not in failed})
+    verified = confirm(cells, keys, scratch, prefix, env, settings.timeout)
+    result = {"notebook": graded, "events": [[event.kind, event.cell] for event in events], "verified": verified}
+    (job_dir / "result.json.part").write_text(json.dumps(result))
+    os.replace(job_dir / "result.json.part", job_dir / "result.json")
+
+
+def confirm(cells, keys, scratch, prefix, env, timeout):
+    """Re-run the graded functions in a fresh sandboxed process and judge them here.
+
+    Returns ``{key: {"points": float, "failures": [message, ...]}}``.
+    """
+    import numpy as np
+
+    for name in ("verify-job.json", "verify.npz", "verify.json"):
+        (scratch / name).unlink(missing_ok=True)
+    (scratch / "verify-job.json").write_text(json.dumps({"cells": cells, "keys": keys, "timeout": timeout}))
+    cases = sum(len(grading.question(key).visible) + len(grading.question(key).hidden) for key in keys)
+    try:
+        subprocess.run(
+            [*prefix, sys.executable, "-m", "poolkit.autograde", "verify", str(scratch / "verify-job.json")],
+            cwd=scratch,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout * (len(cells) + cases) + 60,
+        )
+    except subprocess.TimeoutExpired:
+        pass  # whatever it did not report is not confirmed
+    try:
+        problems = json.loads((scratch / "verify.json").read_text())
+        arrays = dict(np.load(scratch / "verify.npz", allow_pickle=False))
+    except (OSError, ValueError):
+        problems, arrays = {}, {}
+    verified = {}
+    for key in keys:
+        question = grading.question(key)
+        failures, passed = [], 0
+        for number, case in enumerate(question.visible + question.hidden):
+            name = f"{key}/{number}"
+            result = _stored(arrays, name)
+            problem = problems.get(name, "no result: the function did not run to the end of this case")
+            outcome = grading.judge(question, case, result, None if result is not None else problem)
+            passed += outcome.passed
+            if not outcome.passed:
+                failures.append(f"{case.label}: {outcome.message}")
+        verified[key] = {"points": round(passed * question.points_per_case, 6), "failures": failures}
+    return verified
+
+
+def _stored(arrays, name):
+    if name in arrays:
+        return arrays[name]
+    parts = sorted((int(key.rsplit("/", 1)[1]), value) for key, value in arrays.items() if key.startswith(name + "/"))
+    return tuple(value for _, value in parts) if parts else None
+
+
+def verify(job_path):
+    """In the sandbox: run the student's cells, undo any patching of modules, and
+    save what each graded function returns on each case (``verify.npz``), or why
+    it did not (``verify.json``)."""
+    import numpy as np
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    job = json.loads(Path(job_path).read_text())
+    folder = Path(job_path).parent
+    before = {name: dict(vars(module)) for name, module in list(sys.modules.items()) if module is not None}
+    namespace = {"__name__": "__main__"}
+    transform = TransformerManager().transform_cell
+    for number, source in enumerate(job["cells"]):
+        try:
+            exec(compile(transform(source), f"<cell {number + 1}>", "exec"), namespace)
+        except BaseException:  # the notebook run already reported it; go on as the kernel did
+            continue
+    _restore_modules(before)
+    framework = namespace.get("FRAMEWORK")
+    framework = framework if framework in grading.FRAMEWORKS else "pytorch"
+
+    def stop(*_):
+        raise TimeoutError("this case ran past the grader's time limit")
+
+    signal.signal(signal.SIGALRM, stop)
+    problems, arrays = {}, {}
+    for key in job["keys"]:
+        question = grading.question(key)
+        function = namespace.get(question.function)
+        for number, case in enumerate(question.visible + question.hidden):
+            name = f"{key}/{number}"
+            signal.alarm(int(job["timeout"]))
+            try:
+                result, problem = grading.call_case(question, function, case, framework)
+            except BaseException as error:
+                result, problem = None, grading.describe_exception(error)
+            finally:
+                signal.alarm(0)
+            if problem is None:
+                items = result if isinstance(result, tuple) else None
+                for part, value in enumerate(items) if items is not None else [(None, result)]:
+                    if value.dtype == object:
+                        problem = "the result is not an array of numbers"
+                        break
+                    arrays[name if part is None else f"{name}/{part}"] = value
+            if problem is not None:
+                problems[name] = problem
+    np.savez(folder / "verify.npz", **arrays)
+    (folder / "verify.json").write_text(json.dumps(problems))
+
+
+def _restore_modules(before):
+    """Put back every module attribute the student's code replaced or deleted."""
+    for name, saved in before.items():
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        current = vars(module)
+        for attribute, value in saved.items():
+            if current.get(attribute, _MISSING) is not value:
+                try:
+                    setattr(module, attribute, value)
+                except (AttributeError, TypeError):
+                    pass
+    dispatch.Call.__init__ = _GENUINE_CALL_INIT
+
+
+
+# --- recording grades -----------------------------------------------------------
+
+
+def _open_flags(out):
+    db = sqlite3.connect(Path(out) / "gradebook.db", timeout=30)
+    db.execute(f"CREATE TABLE IF NOT EXISTS {FLAGS_TABLE} (assignment TEXT, student TEXT, flags TEXT, PRIMARY KEY (assignment, student))")
+    return db
+
+
+def _cell_label(cell, index):
+    return _grade_id(cell) or f"cell{index + 1}"
+
+
+def record(out, assignment, submission, result):
+    """Save one graded submission: scores (lowered where not confirmed), flags, graded notebook, feedback."""
+    import nbformat
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import SaveAutoGrades
+
+    nb = nbformat.from_dict(result["notebook"])
+    flags = set(submission.flags)
+    for kind, index in result["events"]:
+        flags.add(f"{kind}:{_cell_label(nb.cells[index], index)}")
+    for cell in nb.cells:
+        if is_test_cell(cell):
+            # A warning is not a failure; nbgrader would score any stderr output 0.
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                    output["name"] = "stdout"
+    resources = _resources(out, assignment, submission.notebook, submission.student)
+    with Gradebook(_db_url(out)) as gb:
+        gb.update_or_create_student(submission.student)
+        gb.update_or_create_submission(assignment, submission.student)
+    SaveAutoGrades().preprocess(nb, resources)
+    with Gradebook(_db_url(out)) as gb:
+        for grade_id, key in submission.keys.items():
+            confirmed = result["verified"].get(key)
+            grade = gb.find_grade(grade_id, submission.notebook, assignment, submission.student)
+            if confirmed is not None and grade.auto_score is not None and grade.auto_score > confirmed["points"] + 1e-9:
+                grade.auto_score = confirmed["points"]
+                flags.add(f"unconfirmed:{grade_id}")
+        for grade_id, key in submission.keys.items():
+            confirmed = result["verified"].get(key, {"failures": []})
+            if any("the pooling this exercise asks you to write yourself" in failure for failure in confirmed["failures"]):
+                flags.add(f"framework-pooling:{grade_id}")
+        gb.db.commit()
+    _save_flags(out, assignment, submission.student, flags)
+    graded = Path(out) / "autograded" / submission.student / assignment / f"{submission.notebook}.ipynb"
+    graded.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, graded)
+    feedback(out, assignment, submission, nb, flags)
+
+
+def record_empty(out, assignment, student, notebooks_, flags):
+    """A student with nothing gradable: every grade 0, with the reason in the flags."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(_db_url(out)) as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(assignment, student)
+        for notebook in gb.find_assignment(assignment).notebooks:
+            for grade in gb.find_submission_notebook(notebook.name, assignment, student).grades:
+                grade.auto_score, grade.needs_manual_grade = 0, False
+        gb.db.commit()
+    _save_flags(out, assignment, student, flags)
+
+
+def _save_flags(out, assignment, student, flags):
+    with _open_flags(out) as db:
+        db.execute(f"INSERT OR REPLACE INTO {FLAGS_TABLE} VALUES (?, ?, ?)", (assignment, student, ";".join(sorted(flags))))
+
+
+def _resources(out, assignment, notebook, student):
+    return {"nbgrader": {"assignment": assignment, "notebook": notebook, "student": student, "db_url": _db_url(out)}}
+
+
+def feedback(out, assignment, submission, nb, flags):
+    """``DIR/feedback/<student>/<notebook>.html``: the graded notebook with its
+    scores, without the hidden tests' source."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+    from traitlets.config import Config
+
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb, _ = ClearHiddenTests().preprocess(nb, {})
+    if flags:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell("**The grader noted:** " + ", ".join(f"`{flag}`" for flag in sorted(flags))))
+    # nbgrader's own feedback page (as `nbgrader generate_feedback` sets it up).
+    formgrader = Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
+    config = Config()
+    config.HTMLExporter.template_name = "feedback"
+    config.HTMLExporter.extra_template_basedirs = [str(formgrader / "templates")]
+    config.HTMLExporter.extra_template_paths = [str(formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+    exporter = HTMLExporter(config=config)
+    exporter.register_preprocessor(GetGrades(), enabled=True)
+    html, _ = exporter.from_notebook_node(nb, resources=_resources(out, assignment, submission.notebook, submission.student))
+    target = Path(out) / "feedback" / submission.student / f"{submission.notebook}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+
+
+def write_grades(out, assignment):
+    """``DIR/grades.csv``: every student of ``assignment`` in the gradebook, one row each."""
+    from nbgrader.api import Gradebook
+
+    with _open_flags(out) as db:
+        flags = dict(db.execute(f"SELECT student, flags FROM {FLAGS_TABLE} WHERE assignment = ?", (assignment,)))
+    rows = []
+    with Gradebook(_db_url(out)) as gb:
+        max_score = gb.find_assignment(assignment).max_score
+        for submission in gb.assignment_submissions(assignment):
+            rows.append([submission.student.id, assignment, f"{submission.score:g}", f"{max_score:g}", flags.get(submission.student.id, "")])
+    path = Path(out) / "grades.csv"
+    with open(path.with_suffix(".csv.part"), "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "assignment", "score", "max_score", "flags"])
+        writer.writerows(sorted(rows))
+    os.replace(path.with_suffix(".csv.part"), path)
+    return path
+
+
+# --- the run ---------------------------------------------------------------------
+
+
+def prepare(out, assignment, notebook, student, path, flags, settings):
+    """Sanitize one student's notebook into a fresh job folder; None if there is nothing to run."""
+    import nbformat
+
+    job = Path(out) / "work" / student
+    shutil.rmtree(job, ignore_errors=True)
+    (job / "scratch").mkdir(parents=True)
+    submission = Submission(student, notebook, job, set(flags))
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception:
+        submission.flags.add("unreadable")
+        return submission, False
+    release = _release(out, assignment, notebook)
+    nb, deleted, edited = sanitize(nb, release, _resources(out, assignment, notebook, student))
+    submission.flags.update(f"test-deleted:{name}" for name in deleted)
+    submission.flags.update(f"test-edited:{name}" for name in edited)
+    from .questions import QUESTIONS
+
+    submission.keys = {_grade_id(cell): _grade_id(cell) for cell in nb.cells if is_test_cell(cell) and _grade_id(cell) in QUESTIONS}
+    for extra in (Path(out) / "course" / "release" / assignment).iterdir():
+        if extra.suffix != ".ipynb" and extra.is_file():
+            shutil.copy(extra, job / "scratch" / extra.name)
+    nbformat.write(nb, job / "submitted.ipynb")
+    (job / "job.json").write_text(json.dumps({"settings": vars(settings), "keys": submission.keys}))
+    return submission, True
+
+
+def _run_worker(submission, settings):
+    """Run one worker process; True when it left a result."""
+    with open(submission.job / "worker.log", "wb") as log:
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "poolkit.autograde", "work", str(submission.job)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                timeout=settings.timeout * 200 + 600,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+    return (submission.job / "result.json").is_file()
+
+
+class Progress:
+    """A one-line progress bar on stderr (a line per step where stderr is not a terminal)."""
+
+    def __init__(self, total, label):
+        self.total, self.done, self.label, self.start = total, 0, label, time.monotonic()
+        self.live = sys.stderr.isatty()
+
+    def step(self, note=""):
+        self.done += 1
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        line = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {time.monotonic() - self.start:.0f}s {note}"
+        print(("\r" + line.ljust(100)) if self.live else line, end="" if self.live else "\n", file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.live:
+            print(file=sys.stderr)
+
+
+def grade(assignment, submissions, out, *, workers=None, course=None, settings=None):
+    """Autograde every submission of ``assignment``; returns the path of ``grades.csv``."""
+    settings = settings or Settings()
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    course = Path(course) if course else find_course()
+    workers = workers or os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    if sandbox.landlock_abi() == 0:
+        print("warning: this kernel has no Landlock: submissions run without the file-write sandbox", file=sys.stderr)
+    # nbgrader runs `alembic` from PATH; it lives beside this Python, which may not be on PATH.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    folder = unpack(submissions, out)
+    names = generate(course, assignment, out)
+    if len(names) != 1:
+        raise ValueError(f"assignment {assignment!r} must have exactly one notebook, found {names}")
+    notebook = names[0]
+    found = students(folder, notebook)
+    if not found:
+        raise FileNotFoundError(f"no <student_id>/ folders in {folder}")
+    progress = Progress(len(found), f"grading {assignment}")
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running = {}
+        for student, path, flags in found:
+            if path is None:
+                record_empty(out, assignment, student, notebook, flags)
+                progress.step(student)
+                continue
+            submission, runnable = prepare(out, assignment, notebook, student, path, flags, settings)
+            if not runnable:
+                record_empty(out, assignment, student, notebook, submission.flags)
+                progress.step(student)
+                continue
+            running[pool.submit(_run_worker, submission, settings)] = submission
+        for future in as_completed(running):
+            submission = running[future]
+            if future.result():
+                record(out, assignment, submission, json.loads((submission.job / "result.json").read_text()))
+            else:
+                # The grader failed, not the student: keep any earlier grade and say so.
+                print(f"\nerror: grading {submission.student} failed; see {submission.job / 'worker.log'}", file=sys.stderr)
+                _save_flags(out, assignment, submission.student, submission.flags | {"grader-error"})
+            progress.step(submission.student)
+    progress.close()
+    return write_grades(out, assignment)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m poolkit.autograde")
+    parser.add_argument("step", choices=["work", "verify"])
+    parser.add_argument("path")
+    args = parser.parse_args(argv)
+    (work if args.step == "work" else verify)(args.path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The ``poolkit`` command: ``poolkit grade`` for instructors, ``poolkit check`` for students."""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+SUMMARY = re.compile(r"^(\S+): (\d+) of (\d+) visible cases passed")
+
+
+def _gigabytes(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--memory-gb must be a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--memory-gb must be positive, got {text!r}")
+    return int(value * (1 << 30))
+
+
+def _positive(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def grade_command(args):
+    from .autograde import Settings, grade
+
+    settings = Settings(timeout=args.timeout, memory=args.memory_gb)
+    path = grade(args.assignment, args.submissions, args.out, workers=args.workers, course=args.course, settings=settings)
+    print(f"grades: {path}\nfeedback: {Path(args.out) / 'feedback'}")
+    return 0
+
+
+def check_command(args):
+    """Run a notebook's visible tests and print one line per question."""
+    import nbformat
+
+    from .autograde import is_test_cell
+    from .notebooks import execute
+
+    path = Path(args.notebook)
+    if not path.is_file():
+        print(f"error: NOTEBOOK {str(path)!r} does not exist", file=sys.stderr)
+        return 2
+    nb = nbformat.read(path, as_version=4)
+    graded, _ = execute(nb, path.parent.resolve(), timeout=args.timeout)
+    questions = passing = 0
+    for cell in graded.cells:
+        if not is_test_cell(cell):
+            continue
+        questions += 1
+        name = cell.metadata.nbgrader.get("grade_id", "?")
+        printed = "".join(output.get("text", "") for output in cell.outputs if output.get("output_type") == "stream")
+        errors = [f"{output.ename}: {output.evalue}" for output in cell.outputs if output.get("output_type") == "error"]
+        counts = [SUMMARY.match(line) for line in printed.splitlines()]
+        counts = [match for match in counts if match]
+        if errors:
+            print(f"  {name}: error: {errors[0]}")
+            continue
+        passed = sum(int(match[2]) for match in counts)
+        total = sum(int(match[3]) for match in counts)
+        ok = total > 0 and passed == total
+        passing += ok
+        print(f"  {name}: {passed} of {total} visible cases passed")
+        for line in printed.splitlines():
+            if line.startswith("  FAIL "):
+                print(f"    {line.strip()}")
+    print(f"{path.name}: {passing} of {questions} questions pass their visible tests (the grader also runs hidden ones)")
+    return 0 if questions and passing == questions else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="poolkit", description="The course's tools for students and instructors.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    grade = commands.add_parser("grade", help="autograde every student's submission of an assignment")
+    grade.add_argument("assignment", help="the assignment's name, a folder of the course's solutions/")
+    grade.add_argument("submissions", help="a folder of <student_id>/<notebook>.ipynb, or a zip of one")
+    grade.add_argument("--out", required=True, help="where the gradebook, grades.csv and feedback/ go")
+    grade.add_argument("--workers", type=_positive, default=None, help="submissions graded at once (default: the number of cores)")
+    grade.add_argument("--timeout", type=_positive, default=30, help="seconds one cell may run (default: 30)")
+    grade.add_argument("--memory-gb", type=_gigabytes, default=4 << 30, help="memory cap of each student's processes (default: 4)")
+    grade.add_argument("--course", default=None, help="the course's root (default: found from the current folder)")
+    grade.set_defaults(run=grade_command)
+    check = commands.add_parser("check", help="run a notebook's visible tests and summarise them per question")
+    check.add_argument("notebook")
+    check.add_argument("--timeout", type=_positive, default=60, help="seconds one cell may run (default: 60)")
+    check.set_defaults(run=check_command)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (FileNotFoundError, ValueError, RuntimeError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

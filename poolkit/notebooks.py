@@ -1,0 +1,159 @@
+"""Run a notebook's code cells so that one bad cell costs only itself.
+
+:func:`execute` runs every code cell in a fresh kernel, like ``nbclient``, but:
+
+- a cell that runs past ``timeout`` seconds gets a ``CellTimeoutError`` output,
+  and the kernel is replaced (a cell that ignores interrupts cannot stall the rest);
+- a cell that kills the kernel (``os._exit``, a crash, memory beyond the
+  sandbox's cap) gets a ``KernelDied`` output, and the kernel is replaced;
+- after a replacement the cells run again from the top in the new kernel, without
+  the cells that timed out or died, so later cells see the earlier cells' work;
+- a cell's printed output is cut at ``max_output`` characters, with a note.
+
+It returns the executed notebook and a list of :class:`Event` saying what happened.
+"""
+
+import asyncio
+import copy
+import os
+from dataclasses import dataclass
+
+TIMEOUT, DIED, TRUNCATED, MEMORY = "timeout", "kernel-died", "output-truncated", "memory"
+MAX_OUTPUT = 20_000
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to cell ``cell`` (its index in the notebook)."""
+
+    kind: str
+    cell: int
+
+
+def _error(name, message):
+    import nbformat
+
+    return nbformat.v4.new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
+
+
+def _client_class():
+    from nbclient import NotebookClient
+
+    class CappedClient(NotebookClient):
+        """An nbclient that keeps at most ``max_output`` characters of each cell's printed output."""
+
+        def __init__(self, *args, max_output=MAX_OUTPUT, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.max_output = max_output
+            self.printed = {}
+            self.truncated = set()
+
+        def output(self, outs, msg, display_id, cell_index):
+            if msg["msg_type"] == "stream":
+                used = self.printed.get(cell_index, 0)
+                text = msg["content"].get("text", "")
+                if used + len(text) > self.max_output:
+                    if cell_index not in self.truncated:
+                        self.truncated.add(cell_index)
+                        msg = copy.deepcopy(msg)
+                        msg["content"]["text"] = text[: max(self.max_output - used, 0)] + f"\n[output truncated after {self.max_output} characters]\n"
+                        self.printed[cell_index] = self.max_output
+                        return super().output(outs, msg, display_id, cell_index)
+                    return None
+                self.printed[cell_index] = used + len(text)
+            return super().output(outs, msg, display_id, cell_index)
+
+    return CappedClient
+
+
+def _kernel_manager_class(prefix):
+    from jupyter_client.manager import AsyncKernelManager
+
+    class PrefixedKernelManager(AsyncKernelManager):
+        """Starts the kernel through ``prefix`` (the sandbox)."""
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            return list(prefix) + super().format_kernel_cmd(extra_arguments)
+
+    return PrefixedKernelManager
+
+
+def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None, budget=None):
+    """Execute ``nb``'s code cells in a fresh kernel whose working directory is ``cwd``.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The notebook; it is not modified.
+    cwd : path-like
+        The kernel's working directory.
+    timeout : float
+        Seconds one cell may run.
+    max_output : int
+        Characters of printed output kept per cell.
+    prefix : sequence of str
+        A command the kernel is started through (e.g. :func:`poolkit.sandbox.command`).
+    env : mapping, optional
+        The kernel's environment (default: this process's).
+    budget : float, optional
+        Seconds the whole notebook may take, restarts included; cells not run
+        by then get an error output. Default: ``timeout`` times the number of
+        code cells, plus a minute.
+
+    Returns
+    -------
+    (nbformat.NotebookNode, list of Event)
+    """
+    return asyncio.run(_execute(nb, cwd, timeout, max_output, tuple(prefix), env, budget))
+
+
+async def _execute(nb, cwd, timeout, max_output, prefix, env, budget):
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    loop = asyncio.get_running_loop()
+    code = [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    deadline = loop.time() + (budget if budget is not None else timeout * len(code) + 60)
+    events, failed = [], {}  # failed: cell index -> the error output it keeps on every run
+    while True:
+        result = copy.deepcopy(nb)
+        client = _client_class()(
+            result,
+            timeout=timeout,
+            max_output=max_output,
+            kernel_name="python3",
+            allow_errors=True,
+            interrupt_on_timeout=False,  # a timeout raises; the kernel is then replaced
+            record_timing=False,
+            resources={"metadata": {"path": str(cwd)}},
+            kernel_manager_class=_kernel_manager_class(prefix),
+            extra_arguments=["--HistoryManager.hist_file=:memory:"],
+        )
+        current = None
+        try:
+            async with client.async_setup_kernel(env=dict(env if env is not None else os.environ)):
+                for current in code:
+                    cell = result.cells[current]
+                    if current in failed:
+                        cell.outputs = [failed[current]]
+                        continue
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        cell.outputs = [_error("GradingTimeExceeded", "not run: the notebook's time for grading was spent")]
+                        continue
+                    client.timeout = int(max(1, min(timeout, left)))
+                    await client.async_execute_cell(cell, current)
+        except CellTimeoutError:
+            events.append(Event(TIMEOUT, current))
+            failed[current] = _error("CellTimeoutError", f"the cell ran longer than {client.timeout} seconds and was stopped")
+            continue
+        except DeadKernelError:
+            events.append(Event(DIED, current))
+            failed[current] = _error("KernelDied", "the kernel died running this cell (os._exit, a crash, or memory beyond the grader's limit)")
+            continue
+        events.extend(Event(TRUNCATED, index) for index in sorted(client.truncated))
+        events.extend(
+            Event(MEMORY, index)
+            for index in code
+            if any(output.get("ename") == "MemoryError" for output in result.cells[index].get("outputs", []))
+        )
+        return result, events
