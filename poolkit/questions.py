@@ -5,6 +5,11 @@ poolkit, the visible and hidden cases, and the mistakes worth recognising.
 This is the one place the cases live: the notebooks' test cells call
 :func:`poolkit.grading.check` with a key, and the instructor's grader re-runs
 the same cases out of the student's process.
+
+A question's points are shared equally by its cases, so its number of cases
+makes each share a binary fraction (points 3: 6 or 12 cases; 2 or 4: 4, 8 or
+16): the visible and hidden parts then add up to exactly the points, never a
+rounding error more, which nbgrader would refuse as a partial credit.
 """
 
 import numpy as np
@@ -61,4 +66,537 @@ def _pool2d_question(mode, other):
     )
 
 
-QUESTIONS = {question.key: question for question in (_pool2d_question("max", "avg"), _pool2d_question("avg", "max"))}
+# --- shared by the later exercises: pooling of the last two axes --------------
+
+
+def _planes(function, arrays, *args, **kwargs):
+    """poolkit's ``function`` on every (H, W) plane of ``arrays`` (any leading
+    axes, none included), as NumPy: the leading axes become poolkit's channels."""
+    planes = [array.reshape(-1, *array.shape[-2:]) for array in arrays]
+    out = function(*planes, *args, backend="numpy", **kwargs)
+    return out.reshape(*arrays[-1].shape[:-2], *out.shape[-2:])
+
+
+def _pool(X, pool_size, padding=(0, 0), stride=None, mode="max", *, count_include_pad=True):
+    """PyTorch's max or average pooling of the last two axes; the stride defaults to the window."""
+    stride = tuple(pool_size) if stride is None else tuple(stride)
+    if mode == "max":
+        return _planes(poolkit.max_pool2d, (X,), tuple(pool_size), stride, tuple(padding))
+    return _planes(poolkit.avg_pool2d, (X,), tuple(pool_size), stride, tuple(padding), count_include_pad=count_include_pad)
+
+
+def _stride_one(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    return _pool(X, pool_size, padding, (1, 1) if stride is None else stride, mode)
+
+
+def _no_padding(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    return _pool(X, pool_size, (0, 0), stride, mode)
+
+
+def _zero_padded_max(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    if mode != "max":
+        raise ValueError("a mistake of max pooling")
+    widths = [(0, 0)] * (X.ndim - 2) + [(padding[0], padding[0]), (padding[1], padding[1])]
+    return _pool(np.pad(X, widths), pool_size, (0, 0), pool_size if stride is None else stride, "max")
+
+
+def _padding_not_counted(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    if mode != "avg":
+        raise ValueError("a mistake of average pooling")
+    return _pool(X, pool_size, padding, stride, "avg", count_include_pad=False)
+
+
+def _width_first(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    return _pool(X, tuple(pool_size)[::-1], tuple(padding)[::-1], None if stride is None else tuple(stride)[::-1], mode)
+
+
+def _other_mode(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    return _pool(X, pool_size, padding, stride, "avg" if mode == "max" else "max")
+
+
+_POOL_MISTAKES = {
+    "the stride defaults to 1; when stride is None it is the window's size (pool_size)": _stride_one,
+    "the padding is ignored": _no_padding,
+    "max pooling padded with zeros, which beat negative windows: pad with -inf, which never wins": _zero_padded_max,
+    "the average divides by the elements inside the input; PyTorch's default (count_include_pad=True) counts the padded zeros too": _padding_not_counted,
+    "pool_size, padding or stride read as (width, height); they are (height, width)": _width_first,
+    "max and average pooling swapped (check mode)": _other_mode,
+}
+
+_X16 = np.arange(16.0).reshape(4, 4)  # the lecture's 0..15 of chapters 2 and 3
+
+
+# --- padding-stride: the output size, and pooling with padding and stride -----
+
+
+def _output_size(n, k, padding=0, stride=None, dilation=1):
+    return poolkit.pool_output_size(n, k, stride=stride, padding=padding, dilation=dilation)
+
+
+def _size_mistake(formula):
+    """A wrong output-size formula of (n, k, p, s, d), with the stride defaulting to k."""
+    return lambda n, k, padding=0, stride=None, dilation=1: formula(n, k, padding, k if stride is None else stride, dilation)
+
+
+def _random_size_case():
+    k = int(_rng.integers(1, 6))
+    n, padding, stride, dilation = int(_rng.integers(2 * k, 41)), int(_rng.integers(0, k // 2 + 1)), int(_rng.integers(1, 5)), int(_rng.integers(1, 3))
+    return Case(f"n={n}, k={k}, padding={padding}, stride={stride}, dilation={dilation}", (n, k), {"padding": padding, "stride": stride, "dilation": dilation})
+
+
+_OUTPUT_SIZE = Question(
+    key="output_size",
+    function="output_size",
+    points=2,
+    reference=_output_size,
+    visible=(
+        Case("the lecture's n=4, k=3 (the stride defaults to 3)", (4, 3)),
+        Case("the lecture's n=4, k=3, padding=1, stride=2", (4, 3), {"padding": 1, "stride": 2}),
+        Case("n=4, k=2, stride=2", (4, 2), {"stride": 2}),
+        Case("n=9, k=3, padding=1, stride=1, dilation=3", (9, 3), {"padding": 1, "stride": 1, "dilation": 3}),
+    ),
+    hidden=(
+        Case("n=5, k=2, padding=1, stride=2 (rounds down)", (5, 2), {"padding": 1, "stride": 2}),
+        Case("n=10, k=10: the window is the whole input", (10, 10)),
+        Case("n=14, k=3, padding=1, stride=5, dilation=2", (14, 3), {"padding": 1, "stride": 5, "dilation": 2}),
+        _random_size_case(),
+    ),
+    mistakes={
+        "the stride defaults to 1; when stride is None it is the window's size k": lambda n, k, padding=0, stride=None, dilation=1: _output_size(n, k, padding, stride or 1, dilation),
+        "'+1' where the formula has '-1': the window spans d(k-1) + 1 elements, all of them subtracted": _size_mistake(lambda n, k, p, s, d: (n + 2 * p - d * (k - 1) + 1) // s + 1),
+        "rounding up; the output size rounds down (no ceil mode)": _size_mistake(lambda n, k, p, s, d: -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1),
+        "the padding counted once; it is added on both sides (2p)": _size_mistake(lambda n, k, p, s, d: (n + p - d * (k - 1) - 1) // s + 1),
+        "the dilation is ignored: a dilated window spans d(k-1) + 1 elements": _size_mistake(lambda n, k, p, s, d: (n + 2 * p - k) // s + 1),
+        "the final +1 is missing: it counts the first window": _size_mistake(lambda n, k, p, s, d: (n + 2 * p - d * (k - 1) - 1) // s),
+    },
+    forbid_pooling=False,  # a formula: no pooling to forbid
+)
+
+
+def _padded_question(mode):
+    def case(label, X, pool_size, **kwargs):
+        return Case(label, (X, pool_size), {**kwargs, "mode": mode})
+
+    return Question(
+        key=f"pool2d_padded_{mode}",
+        function="pool2d",
+        points=3,
+        reference=_pool,
+        visible=(
+            case("the lecture's 0..15 as 4x4, 3x3 window (the stride defaults to 3)", _X16, (3, 3)),
+            case("the lecture's 0..15, 3x3 window, padding (1, 1), stride (2, 2)", _X16, (3, 3), padding=(1, 1), stride=(2, 2)),
+            case("the lecture's 0..15, (2, 3) window, padding (0, 1), stride (2, 3)", _X16, (2, 3), padding=(0, 1), stride=(2, 3)),
+            case("a random negative 5x6 input, 3x3 window, padding (1, 1), stride (2, 2)", -np.abs(_random(5, 6)), (3, 3), padding=(1, 1), stride=(2, 2)),
+        ),
+        hidden=(
+            case("a random 7x9 input, 3x3 window, padding (1, 1), stride (2, 2)", _random(7, 9), (3, 3), padding=(1, 1), stride=(2, 2)),
+            case("a random 6x6 input, 6x6 window", _random(6, 6), (6, 6)),
+            case("a negative 5x5 input, 2x2 window, padding (1, 1)", -np.abs(_random(5, 5)) - 1, (2, 2), padding=(1, 1)),
+            case("a random 8x5 input, (4, 2) window, padding (2, 1), stride (3, 1)", _random(8, 5), (4, 2), padding=(2, 1), stride=(3, 1)),
+            case("a random 9x9 input, 2x2 window, stride (4, 3)", _random(9, 9), (2, 2), stride=(4, 3)),
+            case("small integers (ties), 3x3 window, padding (1, 1), stride (1, 1)", _rng.integers(0, 3, (4, 5)).astype(float), (3, 3), padding=(1, 1), stride=(1, 1)),
+            case("a random 1x7 input, (1, 3) window, padding (0, 1), stride (1, 2)", _random(1, 7), (1, 3), padding=(0, 1), stride=(1, 2)),
+            case("a random 5x4 input, (5, 2) window, padding (2, 0), stride (1, 2)", _random(5, 4), (5, 2), padding=(2, 0), stride=(1, 2)),
+        ),
+        mistakes=_POOL_MISTAKES,
+    )
+
+
+# --- channels: every channel (and every example) pooled on its own -------------
+
+
+def _first_channel_everywhere(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    out = _pool(X[..., :1, :, :], pool_size, padding, stride, mode)
+    return np.broadcast_to(out, X.shape[:-2] + out.shape[-2:])
+
+
+def _channels_together(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    out = _pool(X, pool_size, padding, stride, mode)
+    across = out.max(axis=-3, keepdims=True) if mode == "max" else out.mean(axis=-3, keepdims=True)
+    return np.broadcast_to(across, out.shape)
+
+
+def _first_example_everywhere(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    if X.ndim != 4:
+        raise ValueError("a mistake of batched input")
+    out = _pool(X[:1], pool_size, padding, stride, mode)
+    return np.broadcast_to(out, X.shape[:2] + out.shape[-2:])
+
+
+_CHANNEL_MISTAKES = {
+    "every channel got the first channel's result: pool X[..., c, :, :] for each channel c": _first_channel_everywhere,
+    "the channels were pooled together; each channel is pooled on its own": _channels_together,
+    "every example got the first example's result: pool X[n] for each example n": _first_example_everywhere,
+    **_POOL_MISTAKES,
+}
+
+_X_AND_X1 = np.stack([_X16, _X16 + 1])  # the lecture's two channels
+
+
+def _spread(C, H, W):
+    """Random channels whose values lie far apart (channel c around 10 c), so a mixed-up channel shows."""
+    return _random(C, H, W) + 10.0 * np.arange(C)[:, None, None]
+
+
+def _channels_question(key, visible, hidden):
+    return Question(key=key, function="pool2d_multi", points=3, reference=_pool, visible=visible, hidden=hidden, mistakes=_CHANNEL_MISTAKES)
+
+
+_CHANNELS_CHW = _channels_question(
+    "channels_chw",
+    visible=(
+        Case("the lecture's X and X + 1 as two channels, 3x3 max, padding (1, 1), stride (2, 2)", (_X_AND_X1, (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
+        Case("3 random channels of 4x6, 2x2 average", (_spread(3, 4, 6), (2, 2)), {"mode": "avg"}),
+        Case("1 random channel of 5x5, (2, 3) max, stride (1, 1)", (_random(1, 5, 5), (2, 3)), {"stride": (1, 1)}),
+    ),
+    hidden=(
+        Case("4 random channels of 7x9, 3x3 max, padding (1, 1), stride (2, 2)", (_spread(4, 7, 9), (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
+        Case("3 random channels of 6x6, 6x6 average: one output each", (_spread(3, 6, 6), (6, 6)), {"mode": "avg"}),
+        Case("2 random channels of 5x5, 3x3 average, padding (1, 1), stride (1, 1)", (_spread(2, 5, 5), (3, 3)), {"padding": (1, 1), "stride": (1, 1), "mode": "avg"}),
+    ),
+)
+
+_CHANNELS_NCHW = _channels_question(
+    "channels_nchw",
+    visible=(
+        Case("the lecture's X and X + 1 as a batch of 1 with 2 channels, 3x3 max, padding (1, 1), stride (2, 2)", (_X_AND_X1[None], (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
+        Case("a random (2, 3, 4, 4) input, 2x2 average", (np.stack([_spread(3, 4, 4), _spread(3, 4, 4) + 50]), (2, 2)), {"mode": "avg"}),
+    ),
+    hidden=(
+        Case("a random (3, 2, 7, 5) input, (3, 2) max, padding (1, 1), stride (2, 1)", (np.stack([_spread(2, 7, 5) + 50 * n for n in range(3)]), (3, 2)), {"padding": (1, 1), "stride": (2, 1)}),
+        Case("a random (2, 4, 6, 6) input, 3x3 average, padding (1, 1), stride (2, 2)", (np.stack([_spread(4, 6, 6) + 50 * n for n in range(2)]), (3, 3)), {"padding": (1, 1), "stride": (2, 2), "mode": "avg"}),
+        Case("a random (2, 1, 5, 5) input, 5x5 max: one output each", (_random(2, 1, 5, 5), (5, 5))),
+        Case("a (1, 3, 4, 4) input of small integers (ties), 2x2 max, stride (1, 1)", (_rng.integers(0, 3, (1, 3, 4, 4)).astype(float), (2, 2)), {"stride": (1, 1)}),
+    ),
+)
+
+
+# --- global-adaptive: global average pooling and adaptive bins -----------------
+
+
+def _global_avg(X):
+    return poolkit.global_avg_pool2d(X, backend="numpy")
+
+
+def _adaptive_avg(X, output_size):
+    return poolkit.adaptive_avg_pool2d(X, tuple(output_size), backend="numpy")
+
+
+def _binned_avg(bins):
+    """Average pooling over the (start, end) bins that ``bins(n, m)`` lists for each axis, as a student's loop does."""
+
+    def pool(X, output_size):
+        rows, cols = bins(X.shape[-2], output_size[0]), bins(X.shape[-1], output_size[1])
+        if any(end <= start for start, end in rows + cols):
+            raise ValueError("an empty bin")
+        out = np.empty(X.shape[:-2] + tuple(output_size))
+        for i, (r0, r1) in enumerate(rows):
+            for j, (c0, c1) in enumerate(cols):
+                out[..., i, j] = X[..., r0:r1, c0:c1].mean(axis=(-2, -1))
+        return out
+
+    return pool
+
+
+def _fixed_window_bins(n, m):
+    stride = n // m
+    return [(i * stride, i * stride + n - (m - 1) * stride) for i in range(m)]
+
+
+_GLOBAL_AVG = Question(
+    key="global_avg",
+    function="global_avg_pool2d",
+    points=2,
+    reference=_global_avg,
+    visible=(
+        Case("the lecture's X and X + 1 as a batch of 1 with 2 channels", (_X_AND_X1[None],)),
+        Case("a random (2, 3, 5, 5) input", (_random(2, 3, 5, 5),)),
+        Case("a random (1, 4, 3, 7) input", (_random(1, 4, 3, 7),)),
+    ),
+    hidden=(
+        Case("a random (3, 4, 7, 3) input", (_random(3, 4, 7, 3),)),
+        Case("a random (2, 2, 1, 1) input: one pixel", (_random(2, 2, 1, 1),)),
+        Case("a random (1, 3, 1, 9) input: one row", (_random(1, 3, 1, 9),)),
+        Case("a random (4, 1, 6, 6) input", (_random(4, 1, 6, 6),)),
+        Case("a random (2, 5, 2, 3) input", (_random(2, 5, 2, 3),)),
+    ),
+    mistakes={
+        "the pooled axes were dropped: keep them, of size 1, for an (N, C, 1, 1) result": lambda X: X.mean(axis=(2, 3)),
+        "the mean also ran over the channels; each channel has its own": lambda X: X.mean(axis=(1, 2, 3), keepdims=True),
+        "the mean also ran over the batch; each example has its own": lambda X: X.mean(axis=(0, 2, 3), keepdims=True),
+        "the sum, not the mean": lambda X: X.sum(axis=(2, 3), keepdims=True),
+        "the maximum, not the mean": lambda X: X.max(axis=(2, 3), keepdims=True),
+    },
+)
+
+_ADAPTIVE_AVG = Question(
+    key="adaptive_avg",
+    function="adaptive_avg_pool2d",
+    points=4,
+    reference=_adaptive_avg,
+    visible=(
+        Case("the lecture's 7 cells into 4 bins, on both axes of 0..48 as 7x7", (np.arange(49.0).reshape(1, 1, 7, 7), (4, 4))),
+        Case("a random (1, 2, 5, 5) input into (1, 1): global average pooling", (_random(1, 2, 5, 5), (1, 1))),
+        Case("a random (1, 1, 3, 4) input into (3, 4): every bin one cell", (_random(1, 1, 3, 4), (3, 4))),
+        Case("a random (2, 1, 6, 9) input into (3, 3): bins of 2 and 3 cells", (_random(2, 1, 6, 9), (3, 3))),
+    ),
+    hidden=(
+        Case("a random (2, 3, 7, 5) input into (4, 3)", (_random(2, 3, 7, 5), (4, 3))),
+        Case("a random (1, 2, 3, 3) input into (5, 5): more bins than cells", (_random(1, 2, 3, 3), (5, 5))),
+        Case("a random (1, 1, 10, 7) input into (3, 4)", (_random(1, 1, 10, 7), (3, 4))),
+        Case("a random (2, 2, 12, 12) input into (5, 7)", (_random(2, 2, 12, 12), (5, 7))),
+    ),
+    mistakes={
+        "bins [floor(i*n/m), floor((i+1)*n/m)) of equal width: a bin's end rounds up, ceil((i+1)*n/m)": _binned_avg(lambda n, m: [(i * n // m, (i + 1) * n // m) for i in range(m)]),
+        "one window and stride for all bins (stride n // m, window n - (m-1) * stride); adaptive bins run from floor(i*n/m) to ceil((i+1)*n/m)": _binned_avg(_fixed_window_bins),
+        "output_size read as (width, height); it is (height, width)": lambda X, output_size: _adaptive_avg(X, tuple(output_size)[::-1]),
+        "the output is transposed (its last two axes swapped)": lambda X, output_size: _adaptive_avg(X, output_size).swapaxes(-2, -1),
+    },
+)
+
+
+# --- vectorize: loops over the window's offsets only; the backward passes -------
+
+#: The most lines of the student's Python a vectorize case may run. A loop over
+#: the k*k window offsets (at most 25 here) runs a few lines per offset; a loop
+#: over the outputs (at least 169 in every case but the lecture's) runs far more.
+_VECTOR_LINES = 200
+
+
+def _vectorized(X, pool_size, stride=None, mode="max"):
+    return _pool(X, pool_size, (0, 0), stride, mode)
+
+
+def _max_backward(dY, X, pool_size, stride=None):
+    return _planes(poolkit.max_pool2d_backward, (dY, X), tuple(pool_size), None if stride is None else tuple(stride))
+
+
+def _avg_backward(dY, X, pool_size, stride=None):
+    return _planes(poolkit.avg_pool2d_backward, (dY, X), tuple(pool_size), None if stride is None else tuple(stride))
+
+
+def _window_loop_backward(pick, add=True):
+    """The backward pass as a loop over every window, sending each output's
+    gradient to the elements ``pick(window)`` marks, added (or written over)."""
+
+    def backward(dY, X, pool_size, stride=None):
+        (kh, kw), (sh, sw) = pool_size, pool_size if stride is None else stride
+        x, g = X.reshape(-1, *X.shape[-2:]), dY.reshape(-1, *dY.shape[-2:])
+        dX = np.zeros(x.shape)
+        for p, i, j in np.ndindex(*g.shape):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            mask = pick(x[p, rows, cols])
+            target = dX[p, rows, cols]
+            if add:
+                target += g[p, i, j] * mask
+            else:
+                target[mask > 0] = g[p, i, j] * mask[mask > 0]
+        return dX.reshape(X.shape)
+
+    return backward
+
+
+def _first_max(window):
+    mask = np.zeros(window.shape)
+    mask[np.unravel_index(np.argmax(window), window.shape)] = 1
+    return mask
+
+
+def _last_max(window):
+    mask = np.zeros(window.shape)
+    mask[np.unravel_index(window.size - 1 - np.argmax(window.ravel()[::-1]), window.shape)] = 1
+    return mask
+
+
+def _backward_stride_one(backward):
+    """``backward`` with the stride defaulting to 1, over as many windows as dY has outputs."""
+    return lambda dY, X, pool_size, stride=None: backward(dY, X, pool_size, (1, 1) if stride is None else stride)
+
+
+def _share(window):
+    return np.full(window.shape, 1.0 / window.size)
+
+
+def _gradient_case(label, shape, pool_size, stride=None, X=None):
+    """dY and X for a backward case: X random unless given, dY random of the output's shape."""
+    X = _random(*shape) if X is None else X
+    out = poolkit.pool_output_size(X.shape[-2:], tuple(pool_size), stride=stride and tuple(stride))
+    return Case(label, (_random(*X.shape[:-2], *out), X, pool_size), {} if stride is None else {"stride": stride})
+
+
+_X4 = np.array([[1, 3, 3, 0], [2, 0, 1, 3], [3, 1, 2, 2], [0, 3, 2, 1]], dtype=float)  # chapter 5's ties
+_X3 = np.array([[0, 1, 2], [3, 9, 4], [5, 6, 7]], dtype=float)  # chapter 5's overlap: the middle wins 4 windows
+_G4 = np.array([[1.0, 2.0], [3.0, 4.0]])
+
+
+def _vector_question(key, function, points, reference, visible, hidden, mistakes):
+    return Question(key=key, function=function, points=points, reference=reference, visible=visible, hidden=hidden, mistakes=mistakes, line_budget=_VECTOR_LINES)
+
+
+_VECTORIZED = _vector_question(
+    "vectorized_pool2d",
+    "pool2d_vectorized",
+    4,
+    _vectorized,
+    visible=(
+        Case("chapter 5's 0..15 as 4x4, 2x2 max (stride 2)", (_X16, (2, 2))),
+        Case("a random 40x40 input, 3x3 max, stride (2, 2)", (_random(40, 40), (3, 3)), {"stride": (2, 2)}),
+        Case("a random (2, 3, 30, 30) input, 2x2 average", (_random(2, 3, 30, 30), (2, 2)), {"mode": "avg"}),
+    ),
+    hidden=(
+        Case("a random 41x37 input, 3x3 average, stride (2, 2)", (_random(41, 37), (3, 3)), {"stride": (2, 2), "mode": "avg"}),
+        Case("a random (2, 2, 64, 64) input, 4x4 max", (_random(2, 2, 64, 64), (4, 4))),
+        Case("a random 50x50 input, 2x2 max, stride (3, 3)", (_random(50, 50), (2, 2)), {"stride": (3, 3)}),
+        Case("a random 30x30 input, 3x3 average, stride (1, 1)", (_random(30, 30), (3, 3)), {"stride": (1, 1), "mode": "avg"}),
+        Case("a random 45x60 input, (5, 3) max, stride (2, 3)", (_random(45, 60), (5, 3)), {"stride": (2, 3)}),
+    ),
+    mistakes={
+        "the stride defaults to 1; when stride is None it is the window's size (pool_size)": lambda X, p, stride=None, mode="max": _vectorized(X, p, (1, 1) if stride is None else stride, mode),
+        "max and average pooling swapped (check mode)": lambda X, p, stride=None, mode="max": _vectorized(X, p, stride, "avg" if mode == "max" else "max"),
+        "the last window along each axis is missing: there are (n - k) // s + 1 windows": lambda X, p, stride=None, mode="max": _vectorized(X, p, stride, mode)[..., :-1, :-1],
+        "pool_size or stride read as (width, height); they are (height, width)": lambda X, p, stride=None, mode="max": _vectorized(X, tuple(p)[::-1], None if stride is None else tuple(stride)[::-1], mode),
+    },
+)
+
+_MAX_BACKWARD = _vector_question(
+    "max_backward",
+    "max_pool2d_backward",
+    3,
+    _max_backward,
+    visible=(
+        Case("chapter 5's X with ties, 2x2 window, dY = [[1, 2], [3, 4]]", (_G4, _X4, (2, 2))),
+        Case("chapter 5's overlap: 2x2 window, stride (1, 1), the middle wins 4 windows", (_G4, _X3, (2, 2)), {"stride": (1, 1)}),
+        _gradient_case("a random (2, 2, 40, 40) input, 3x3 window, stride (2, 2)", (2, 2, 40, 40), (3, 3), (2, 2)),
+    ),
+    hidden=(
+        _gradient_case("small integers (ties), 36x36, 3x3 window, stride (1, 1)", None, (3, 3), (1, 1), X=_rng.integers(0, 3, (36, 36)).astype(float)),
+        _gradient_case("a random (3, 45, 30) input, (2, 3) window", (3, 45, 30), (2, 3)),
+        _gradient_case("a random 40x40 input, 2x2 window, stride (3, 3): some elements in no window", (40, 40), (2, 2), (3, 3)),
+    ),
+    mistakes={
+        "ties: every maximum of a window got the gradient; only the first, in row-major order, does": _window_loop_backward(lambda w: (w == w.max()).astype(float)),
+        "ties: the last maximum got the gradient; the first, in row-major order, does": _window_loop_backward(_last_max),
+        "overlapping windows overwrote each other's gradient; an element that is the maximum of several windows gets their sum": _window_loop_backward(_first_max, add=False),
+        "the gradient was shared out over the window, as for average pooling; max pooling sends it all to the maximum": _avg_backward,
+        "the stride defaults to 1; when stride is None it is the window's size (pool_size)": _backward_stride_one(_window_loop_backward(_first_max)),
+    },
+)
+
+_AVG_BACKWARD = _vector_question(
+    "avg_backward",
+    "avg_pool2d_backward",
+    3,
+    _avg_backward,
+    visible=(
+        Case("the lecture's 0..15, 2x2 window, dY = [[1, 2], [3, 4]]", (_G4, _X16, (2, 2))),
+        Case("a 3x3 input, 2x2 window, stride (1, 1): the middle is in 4 windows", (_G4, _X3, (2, 2)), {"stride": (1, 1)}),
+        _gradient_case("a random (2, 3, 30, 30) input, 2x2 window", (2, 3, 30, 30), (2, 2)),
+    ),
+    hidden=(
+        _gradient_case("a random 36x36 input, 3x3 window, stride (1, 1)", (36, 36), (3, 3), (1, 1)),
+        _gradient_case("a random (3, 45, 30) input, (2, 3) window", (3, 45, 30), (2, 3)),
+        _gradient_case("a random 40x40 input, 2x2 window, stride (3, 3): some elements in no window", (40, 40), (2, 2), (3, 3)),
+    ),
+    mistakes={
+        "the shares are not divided by the window's size: each element of a window gets dY / (kh * kw)": lambda dY, X, p, stride=None: _avg_backward(dY, X, p, stride) * (p[0] * p[1]),
+        "overlapping windows overwrote each other's shares; an element in several windows gets their sum": _window_loop_backward(_share, add=False),
+        "the whole gradient went to one element of the window, as for max pooling; average pooling shares it out": _max_backward,
+        "the stride defaults to 1; when stride is None it is the window's size (pool_size)": _backward_stride_one(_window_loop_backward(_share)),
+    },
+)
+
+
+# --- cuda-kernel: one thread per output, graded on numba's CUDA simulator ------
+# The simulator runs every CUDA thread as a Python thread: the cases stay tiny.
+
+
+def _cuda_pool(mode):
+    def reference(X, pool_size, stride=None):
+        return _pool(X, pool_size, (0, 0), stride, mode)
+
+    return reference
+
+
+def _cuda_mistakes(mode):
+    reference = _cuda_pool(mode)
+    mistakes = {
+        "the stride defaults to 1; when stride is None it is the window's size (pool_size)": lambda X, p, stride=None: reference(X, p, (1, 1) if stride is None else stride),
+        "the output's rows and columns swapped: a thread's t gives w = t % W_out first": lambda X, p, stride=None: reference(X, p, stride).swapaxes(-2, -1),
+    }
+    if mode == "max":
+        mistakes["the maximum started at 0, which beats negative windows: start from -inf"] = lambda X, p, stride=None: np.maximum(reference(X, p, stride), 0)
+        mistakes["NaN was skipped (MXNet's rule); here a NaN in a window makes its output NaN (PyTorch's rule)"] = lambda X, p, stride=None: reference(np.where(np.isnan(X), -np.inf, X), p, stride)
+    else:
+        mistakes["the window's sum, not divided by its size"] = lambda X, p, stride=None: reference(X, p, stride) * (p[0] * p[1])
+    return mistakes
+
+
+def _small(*shape):
+    return _random(*shape).astype(np.float32)
+
+
+def _cuda_question(mode, points, hidden):
+    return Question(
+        key=f"cuda_{mode}",
+        function=f"{mode}_pool2d_cuda",
+        points=points,
+        reference=_cuda_pool(mode),
+        visible=(
+            Case("the lecture's 0..15 as (1, 1, 4, 4), 2x2 window (stride 2)", (_X16[None, None].astype(np.float32), (2, 2))),
+            Case("a random (2, 3, 6, 6) input, 3x3 window, stride (1, 1)", (_small(2, 3, 6, 6), (3, 3)), {"stride": (1, 1)}),
+            Case("a random (1, 2, 5, 7) input, (2, 3) window, stride (2, 2)", (_small(1, 2, 5, 7), (2, 3)), {"stride": (2, 2)}),
+        ),
+        hidden=hidden,
+        mistakes=_cuda_mistakes(mode),
+    )
+
+
+def _with_nan():
+    X = _small(1, 1, 6, 6)
+    X[0, 0, 2, 3] = np.nan
+    return X
+
+
+_CUDA_MAX = _cuda_question(
+    "max",
+    4,
+    hidden=(
+        Case("a random (2, 2, 9, 9) input, 3x3 window, stride (2, 2)", (_small(2, 2, 9, 9), (3, 3)), {"stride": (2, 2)}),
+        Case("a NaN in a (1, 1, 6, 6) input, 2x2 window, stride (1, 1)", (_with_nan(), (2, 2)), {"stride": (1, 1)}),
+        Case("a negative (1, 2, 6, 6) input, 2x2 window", (-np.abs(_small(1, 2, 6, 6)) - 1, (2, 2))),
+        Case("a random (1, 3, 5, 5) input, 5x5 window: one output each", (_small(1, 3, 5, 5), (5, 5))),
+        Case("a random (1, 2, 12, 12) input, 2x2 window, stride (1, 1): 242 outputs", (_small(1, 2, 12, 12), (2, 2)), {"stride": (1, 1)}),
+    ),
+)
+
+_CUDA_AVG = _cuda_question(
+    "avg",
+    3,
+    hidden=(
+        Case("a random (2, 2, 9, 9) input, 3x3 window, stride (2, 2)", (_small(2, 2, 9, 9), (3, 3)), {"stride": (2, 2)}),
+        Case("a random (1, 3, 5, 5) input, 5x5 window: one output each", (_small(1, 3, 5, 5), (5, 5))),
+        Case("a random (1, 2, 12, 12) input, 2x2 window, stride (1, 1): 242 outputs", (_small(1, 2, 12, 12), (2, 2)), {"stride": (1, 1)}),
+    ),
+)
+
+
+#: Every question, by its key (the grade_id of its test cell), in the order of the notebooks.
+QUESTIONS = {
+    question.key: question
+    for question in (
+        _pool2d_question("max", "avg"),
+        _pool2d_question("avg", "max"),
+        _OUTPUT_SIZE,
+        _padded_question("max"),
+        _padded_question("avg"),
+        _CHANNELS_CHW,
+        _CHANNELS_NCHW,
+        _GLOBAL_AVG,
+        _ADAPTIVE_AVG,
+        _VECTORIZED,
+        _MAX_BACKWARD,
+        _AVG_BACKWARD,
+        _CUDA_MAX,
+        _CUDA_AVG,
+    )
+}
