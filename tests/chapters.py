@@ -24,11 +24,15 @@ def chapters():
     return sorted(BOOK.glob("[0-9][0-9]-*.md"))
 
 
+def run(notebook, folder, timeout=300):
+    """``notebook`` (an nbformat notebook), every cell executed in a fresh kernel in ``folder``."""
+    nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    return notebook
+
+
 def execute(path, timeout=300):
     """The notebook of ``path``, every cell executed in ``book/`` (as the build does)."""
-    notebook = read_myst_markdown_notebook(Path(path).read_text())
-    nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}).execute()
-    return notebook
+    return run(read_myst_markdown_notebook(Path(path).read_text()), BOOK, timeout)
 
 
 def glued(notebook):

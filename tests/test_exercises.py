@@ -1,0 +1,347 @@
+"""The exercises: nbgrader's source notebooks in ``solutions/`` and the student
+release in ``exercises/`` that ``make release`` generates from them.
+
+- the committed release is what nbgrader makes of today's sources, and holds
+  neither solutions nor hidden tests;
+- every test cell grades one question of :mod:`poolkit.questions`, with its points;
+- the sources, executed in PyTorch and in MXNet, earn every test cell's points,
+  and the unmodified release earns none (without an error in the cells before);
+- the questions recognise the mistakes they name, and the vectorize questions
+  reject a loop over every output element.
+"""
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from chapters import run
+from poolkit import grading
+from poolkit.questions import QUESTIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
+ASSIGNMENTS = ["pool2d", "padding-stride", "channels", "global-adaptive", "vectorize", "cuda-kernel"]
+
+TEST_CELL = """score = check("{key}", {function}, FRAMEWORK)
+### BEGIN HIDDEN TESTS
+score += check("{key}", {function}, FRAMEWORK, hidden=True)
+### END HIDDEN TESTS
+score"""
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "hidden=True")
+
+
+def _source(name):
+    return SOLUTIONS / name / f"{name}.ipynb"
+
+
+def _release(name):
+    return EXERCISES / name / f"{name}.ipynb"
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _nbgrader(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _test_cells(notebook):
+    return [cell for cell in notebook.cells if _nbgrader(cell).get("grade") and cell.cell_type == "code"]
+
+
+def _content(notebook):
+    """What a release is made of, without what Jupyter adds on save (cell ids)."""
+    cells = [(cell.cell_type, cell.source, dict(cell.metadata)) for cell in notebook.cells]
+    return cells, dict(notebook.metadata)
+
+
+# --- the release --------------------------------------------------------------
+
+
+def test_there_is_one_source_and_one_released_notebook_per_assignment():
+    for folder in (SOLUTIONS, EXERCISES):
+        assert sorted(path.name for path in folder.iterdir()) == sorted(ASSIGNMENTS), folder
+        for name in ASSIGNMENTS:
+            assert [path.name for path in (folder / name).iterdir()] == [f"{name}.ipynb"], f"{folder / name} holds other files"
+
+
+def test_the_committed_release_is_what_nbgrader_makes_of_the_sources(tmp_path):
+    """Generate the release from a copy of solutions/ with the course's own
+    nbgrader_config.py (its paths are relative to it), and compare."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    shutil.copytree(SOLUTIONS, tmp_path / "solutions")
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path)).load_config()
+    assert config.CourseDirectory.db_url == f"sqlite:///{tmp_path / '_build' / 'nbgrader' / 'gradebook.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        # A new gradebook runs `alembic`, which lives beside this Python.
+        patch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+        api = NbGraderAPI(config=config)
+        for name in ASSIGNMENTS:
+            result = api.generate_assignment(name, force=True)
+            assert result["success"], result.get("error") or result.get("log")
+    assert sorted(path.name for path in (tmp_path / "exercises").iterdir()) == sorted(ASSIGNMENTS)
+    for name in ASSIGNMENTS:
+        fresh, committed = _content(_read(tmp_path / "exercises" / name / f"{name}.ipynb")), _content(_read(_release(name)))
+        assert fresh == committed, f"exercises/{name} is not the release of solutions/{name}: run `make release`"
+    assert not (tmp_path / "gradebook.db").exists(), "the gradebook belongs in _build/nbgrader/"
+
+
+def _solution_lines(notebook):
+    """The lines of the source that only its solution regions hold."""
+    inside, outside = set(), set()
+    for cell in notebook.cells:
+        hiding = False
+        for line in cell.source.splitlines():
+            if "### BEGIN SOLUTION" in line:
+                hiding = True
+            elif "### END SOLUTION" in line:
+                hiding = False
+            elif line.strip():
+                (inside if hiding else outside).add(line.strip())
+    return inside - outside
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_the_release_holds_no_solution_and_no_hidden_test(name):
+    source, release = _read(_source(name)), _read(_release(name))
+    text = "\n".join(cell.source for cell in release.cells)
+    for marker in MARKERS:
+        assert marker not in text, f"exercises/{name} shows {marker!r}"
+    leaked = sorted(line for line in _solution_lines(source) if line in {line.strip() for line in text.splitlines()})
+    assert not leaked, f"exercises/{name} holds solution code: {leaked}"
+    solutions = [cell for cell in release.cells if _nbgrader(cell).get("solution")]
+    assert solutions and all("raise NotImplementedError()" in cell.source for cell in solutions)
+    for cell in _test_cells(release):
+        key = _nbgrader(cell)["grade_id"]
+        assert cell.source == f'score = check("{key}", {QUESTIONS[key].function}, FRAMEWORK)\nscore', cell.source
+
+
+# --- the test cells and the questions -----------------------------------------
+
+
+def test_every_test_cell_grades_a_question_with_its_points_and_every_question_is_graded_once():
+    graded = []
+    for name in ASSIGNMENTS:
+        notebook = _read(_source(name))
+        first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+        assert first.source == 'FRAMEWORK = "pytorch"  # or "mxnet"' and not _nbgrader(first), f"{name}: the first code cell must set FRAMEWORK"
+        assert notebook.metadata["kernelspec"]["name"] == "python3"
+        for cell in _test_cells(notebook):
+            key = _nbgrader(cell)["grade_id"]
+            assert key in QUESTIONS, f"{name}: test cell {key!r} grades no question"
+            question = QUESTIONS[key]
+            assert _nbgrader(cell) == {"grade": True, "grade_id": key, "locked": True, "points": question.points, "schema_version": 3, "solution": False, "task": False}
+            assert cell.source == TEST_CELL.format(key=key, function=question.function)
+            graded.append(key)
+        assert len(_test_cells(notebook)) >= 2, f"{name} has fewer than two questions"
+    assert sorted(graded) == sorted(QUESTIONS), "every question is graded by exactly one test cell"
+
+
+@pytest.mark.parametrize("key", QUESTIONS)
+def test_full_marks_add_up_to_exactly_the_points(key):
+    # nbgrader refuses a partial credit above the cell's points, so the two
+    # rounded parts that check() returns must not add up to a hair more.
+    question = QUESTIONS[key]
+    visible, hidden = (round(len(cases) * question.points_per_case, 6) for cases in (question.visible, question.hidden))
+    assert visible + hidden == question.points
+    assert 2 <= question.points <= 4 and question.visible and question.hidden
+
+
+def test_every_mistake_is_recognised_on_some_case():
+    """A named mistake, made on a question's cases, is reported with its cause
+    on at least one case (of one of the questions that share it): none is
+    unreachable, or hidden behind an earlier mistake that gives the same answer."""
+    recognised = {cause: 0 for question in QUESTIONS.values() for cause in question.mistakes}
+    for question in QUESTIONS.values():
+        for cause, mistaken in question.mistakes.items():
+            for case in question.visible + question.hidden:
+                try:
+                    answer = grading.to_numpy(mistaken(*case.args, **case.kwargs))
+                except ValueError:  # a mistake of the other mode, or of batched input only
+                    continue
+                recognised[cause] += grading.judge(question, case, answer, None).message.endswith(f"Likely cause: {cause}")
+    assert all(recognised.values()), [cause for cause, count in recognised.items() if not count]
+
+
+# --- the notebooks, executed ----------------------------------------------------
+
+
+def _execute(path, framework=None):
+    notebook = _read(path)
+    if framework:
+        first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+        first.source = f'FRAMEWORK = "{framework}"'
+    return run(notebook, path.parent, timeout=120)
+
+
+def _scores(notebook):
+    """{grade_id: (points earned as nbgrader reads them, points, printed text)} of every test cell."""
+    scores = {}
+    for cell in _test_cells(notebook):
+        key, outputs = _nbgrader(cell)["grade_id"], cell.outputs
+        stderr = [output.text for output in outputs if output.output_type == "stream" and output.name == "stderr"]
+        assert not stderr, f"{key}: a test cell that writes to stderr gets no points from nbgrader: {stderr}"
+        results = [output for output in outputs if output.output_type == "execute_result"]
+        assert len(results) == 1, f"{key}: no score shown"
+        printed = "".join(output.text for output in outputs if output.output_type == "stream")
+        scores[key] = (float(results[0].data["text/plain"]), _nbgrader(cell)["points"], printed)
+    return scores
+
+
+@pytest.mark.parametrize("framework", grading.FRAMEWORKS)
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_the_solutions_earn_every_point(name, framework):
+    scores = _scores(_execute(_source(name), framework))
+    for key, (earned, points, printed) in scores.items():
+        assert earned == points, f"{name} in {framework}: {key} earned {earned} of {points}:\n{printed}"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_the_unmodified_release_runs_and_earns_nothing(name):
+    scores = _scores(_execute(_release(name)))
+    for key, (earned, points, printed) in scores.items():
+        assert earned == 0.0, f"{key} earned {earned} with no code written"
+        assert "FAIL" in printed and "not written yet" in printed, printed
+
+
+# --- the mistakes the questions recognise ----------------------------------------
+# Wrong "student" functions, written with NumPy (the framework's tensors convert
+# with np.asarray), each making one mistake a question names.
+
+
+def _cause(key, words):
+    """The likely cause of question ``key`` that contains ``words``."""
+    (cause,) = [cause for cause in QUESTIONS[key].mistakes if words in cause]
+    return cause
+
+
+def _reports(key, function, cause, hidden=False):
+    messages = [outcome.message for outcome in grading.run(key, function, "pytorch", hidden=hidden)]
+    assert any(message.endswith(f"Likely cause: {cause}") for message in messages), messages
+    return messages
+
+
+def _loop_pool(X, pool_size, padding=(0, 0), stride=None, mode="max", *, fill=None, count_pad=True, default_stride=None):
+    """Pooling of the last two axes, one output at a time; the keywords make the mistakes."""
+    X = np.asarray(X, dtype=float)
+    (p_h, p_w), (pad_h, pad_w) = pool_size, padding
+    s_h, s_w = stride or default_stride or pool_size
+    fill = (-np.inf if mode == "max" else 0.0) if fill is None else fill
+    widths = [(0, 0)] * (X.ndim - 2) + [(pad_h, pad_h), (pad_w, pad_w)]
+    Xp, inside = np.pad(X, widths, constant_values=fill), np.pad(np.ones(X.shape), widths)
+    out = ((Xp.shape[-2] - p_h) // s_h + 1, (Xp.shape[-1] - p_w) // s_w + 1)
+    Y = np.empty(X.shape[:-2] + out)
+    for i, j in np.ndindex(*out):
+        window = (..., slice(i * s_h, i * s_h + p_h), slice(j * s_w, j * s_w + p_w))
+        divisor = p_h * p_w if count_pad else inside[window].sum(axis=(-2, -1))
+        Y[..., i, j] = Xp[window].max(axis=(-2, -1)) if mode == "max" else Xp[window].sum(axis=(-2, -1)) / divisor
+    return Y
+
+
+def test_pool2d_recognises_a_window_that_moves_by_its_size():
+    cause = _cause("pool2d_max", "moves by its own size")
+    _reports("pool2d_max", lambda X, pool_size, mode="max": _loop_pool(X, pool_size, mode=mode), cause)
+
+
+def test_output_size_recognises_its_formula_mistakes():
+    plus_one = lambda n, k, padding=0, stride=None, dilation=1: (n + 2 * padding - dilation * (k - 1) + 1) // (stride or k) + 1  # noqa: E731
+    _reports("output_size", plus_one, _cause("output_size", "'+1' where"))
+    stride_one = lambda n, k, padding=0, stride=None, dilation=1: (n + 2 * padding - dilation * (k - 1) - 1) // (stride or 1) + 1  # noqa: E731
+    _reports("output_size", stride_one, _cause("output_size", "stride defaults to 1"))
+    ceil = lambda n, k, padding=0, stride=None, dilation=1: -(-(n + 2 * padding - dilation * (k - 1) - 1) // (stride or k)) + 1  # noqa: E731
+    _reports("output_size", ceil, _cause("output_size", "rounding up"), hidden=True)
+
+
+def test_padded_pooling_recognises_the_padding_and_stride_mistakes():
+    _reports("pool2d_padded_max", lambda X, p, padding=(0, 0), stride=None, mode="max": _loop_pool(X, p, padding, stride, mode, fill=0.0), _cause("pool2d_padded_max", "padded with zeros"))
+    _reports("pool2d_padded_avg", lambda X, p, padding=(0, 0), stride=None, mode="max": _loop_pool(X, p, padding, stride, mode, count_pad=False), _cause("pool2d_padded_avg", "count_include_pad"))
+    _reports("pool2d_padded_max", lambda X, p, padding=(0, 0), stride=None, mode="max": _loop_pool(X, p, padding, stride, mode, default_stride=(1, 1)), _cause("pool2d_padded_max", "stride defaults to 1"))
+
+
+def test_channels_recognise_a_channel_or_an_example_pooled_for_all():
+    def first_channel(X, p, padding=(0, 0), stride=None, mode="max"):
+        X = np.asarray(X)
+        out = _loop_pool(X[..., :1, :, :], p, padding, stride, mode)
+        return np.broadcast_to(out, X.shape[:-2] + out.shape[-2:])
+
+    _reports("channels_chw", first_channel, _cause("channels_chw", "first channel's result"))
+
+    def first_example(X, p, padding=(0, 0), stride=None, mode="max"):
+        X = np.asarray(X)
+        out = _loop_pool(X[:1], p, padding, stride, mode)
+        return np.broadcast_to(out, X.shape[:2] + out.shape[2:])
+
+    _reports("channels_nchw", first_example, _cause("channels_nchw", "first example's result"))
+
+
+def test_global_and_adaptive_pooling_recognise_their_mistakes():
+    _reports("global_avg", lambda X: np.asarray(X).mean(axis=(2, 3)), _cause("global_avg", "pooled axes were dropped"))
+
+    def equal_width(X, output_size):
+        X = np.asarray(X)
+        (n_h, n_w), (m_h, m_w) = X.shape[-2:], output_size
+        Y = np.empty(X.shape[:-2] + (m_h, m_w))
+        for i, j in np.ndindex(m_h, m_w):
+            Y[..., i, j] = X[..., i * n_h // m_h : (i + 1) * n_h // m_h, j * n_w // m_w : (j + 1) * n_w // m_w].mean(axis=(-2, -1))
+        return Y
+
+    _reports("adaptive_avg", equal_width, _cause("adaptive_avg", "equal width"))
+
+
+def _offset_pool(X, pool_size, stride=None, mode="max"):
+    """The vectorized way: one strided slice per window offset."""
+    X = np.asarray(X)
+    (k_h, k_w), (s_h, s_w) = pool_size, stride or pool_size
+    out_h, out_w = (X.shape[-2] - k_h) // s_h + 1, (X.shape[-1] - k_w) // s_w + 1
+    taps = [X[..., a : a + s_h * (out_h - 1) + 1 : s_h, b : b + s_w * (out_w - 1) + 1 : s_w] for a in range(k_h) for b in range(k_w)]
+    return np.max(taps, axis=0) if mode == "max" else np.mean(taps, axis=0)
+
+
+def test_vectorize_passes_a_loop_over_offsets_and_fails_a_loop_over_outputs():
+    for hidden in (False, True):
+        assert all(outcome.passed for outcome in grading.run("vectorized_pool2d", _offset_pool, "pytorch", hidden=hidden))
+    per_pixel = lambda X, pool_size, stride=None, mode="max": _loop_pool(X, pool_size, stride=stride, mode=mode)  # noqa: E731
+    outcomes = grading.run("vectorized_pool2d", per_pixel, "pytorch") + grading.run("vectorized_pool2d", per_pixel, "pytorch", hidden=True)
+    assert outcomes[0].passed, "the lecture's 4 outputs are few enough for any loop"
+    for outcome in outcomes[1:]:
+        assert not outcome.passed and re.match(r"ran \d+ lines of Python for this case \(at most \d+\): loop over the window's offsets", outcome.message), outcome.message
+
+
+def test_the_backward_questions_recognise_ties_and_missing_divisions():
+    def every_maximum(dY, X, pool_size, stride=None):
+        dY, X = np.asarray(dY), np.asarray(X)
+        (k_h, k_w), (s_h, s_w) = pool_size, stride or pool_size
+        Y, dX = _offset_pool(X, pool_size, stride), np.zeros(X.shape)
+        for a in range(k_h):
+            for b in range(k_w):
+                rows, cols = slice(a, a + s_h * (Y.shape[-2] - 1) + 1, s_h), slice(b, b + s_w * (Y.shape[-1] - 1) + 1, s_w)
+                dX[..., rows, cols] += dY * (X[..., rows, cols] == Y)
+        return dX
+
+    _reports("max_backward", every_maximum, _cause("max_backward", "every maximum"))
+
+    def undivided(dY, X, pool_size, stride=None):
+        dY, X = np.asarray(dY), np.asarray(X)
+        (k_h, k_w), (s_h, s_w) = pool_size, stride or pool_size
+        dX = np.zeros(X.shape)
+        for a in range(k_h):
+            for b in range(k_w):
+                dX[..., a : a + s_h * (dY.shape[-2] - 1) + 1 : s_h, b : b + s_w * (dY.shape[-1] - 1) + 1 : s_w] += dY
+        return dX
+
+    _reports("avg_backward", undivided, _cause("avg_backward", "not divided"))
+
+
+def test_the_cuda_questions_recognise_a_maximum_that_starts_at_zero():
+    _reports("cuda_max", lambda X, pool_size, stride=None: np.maximum(_offset_pool(X, pool_size, stride), 0), _cause("cuda_max", "started at 0"), hidden=True)
+    _reports("cuda_avg", lambda X, pool_size, stride=None: _offset_pool(X, pool_size, stride, "avg") * pool_size[0] * pool_size[1], _cause("cuda_avg", "not divided"))
