@@ -358,8 +358,9 @@ _ADAPTIVE_AVG = Question(
 # --- vectorize: loops over the window's offsets only; the backward passes -------
 
 #: The most lines of the student's Python a vectorize case may run. A loop over
-#: the k*k window offsets (at most 25 here) runs a few lines per offset; a loop
-#: over the outputs (at least 169 in every case but the lecture's) runs far more.
+#: the k*k window offsets (at most 16 here) runs a few lines per offset (the
+#: solutions at most 107 lines a case); a loop over the outputs (at least 169 in
+#: every case but the lectures' small ones) runs 500 lines or more.
 _VECTOR_LINES = 200
 
 

@@ -65,11 +65,16 @@ def _content(notebook):
 # --- the release --------------------------------------------------------------
 
 
+def _listing(folder):
+    """The names in ``folder``, without what Jupyter and Python leave behind (which nbgrader ignores)."""
+    return sorted(path.name for path in folder.iterdir() if not path.name.startswith((".", "__pycache__")))
+
+
 def test_there_is_one_source_and_one_released_notebook_per_assignment():
     for folder in (SOLUTIONS, EXERCISES):
-        assert sorted(path.name for path in folder.iterdir()) == sorted(ASSIGNMENTS), folder
+        assert _listing(folder) == sorted(ASSIGNMENTS), folder
         for name in ASSIGNMENTS:
-            assert [path.name for path in (folder / name).iterdir()] == [f"{name}.ipynb"], f"{folder / name} holds other files"
+            assert _listing(folder / name) == [f"{name}.ipynb"], f"{folder / name} holds other files"
 
 
 def test_the_committed_release_is_what_nbgrader_makes_of_the_sources(tmp_path):
@@ -89,7 +94,7 @@ def test_the_committed_release_is_what_nbgrader_makes_of_the_sources(tmp_path):
         for name in ASSIGNMENTS:
             result = api.generate_assignment(name, force=True)
             assert result["success"], result.get("error") or result.get("log")
-    assert sorted(path.name for path in (tmp_path / "exercises").iterdir()) == sorted(ASSIGNMENTS)
+    assert _listing(tmp_path / "exercises") == sorted(ASSIGNMENTS)
     for name in ASSIGNMENTS:
         fresh, committed = _content(_read(tmp_path / "exercises" / name / f"{name}.ipynb")), _content(_read(_release(name)))
         assert fresh == committed, f"exercises/{name} is not the release of solutions/{name}: run `make release`"
