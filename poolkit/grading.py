@@ -210,6 +210,15 @@ def _is_student_file(filename):
     return not (path.startswith(_PACKAGE_DIR) or path.startswith(_LIBRARY_DIRS))
 
 
+def _in_library_module(name):
+    """Whether code runs in the globals of a library's module: code with no file
+    of its own, such as the operators MXNet generates with ``exec``, NumPy's
+    ``__array_function__`` dispatchers and importlib's frozen bootstrap."""
+    module = sys.modules.get(name) if name and name != "__main__" else None
+    filename = getattr(module, "__file__", None)
+    return bool(filename) and not _is_student_file(filename)
+
+
 def describe_exception(error):
     """An exception as the student should see it: its type, message, and the line of their code that raised it."""
     text = f"{type(error).__name__}: {error}".rstrip(": ")
@@ -300,7 +309,7 @@ def _counting_lines():
     def trace(frame, event, arg):
         code = frame.f_code
         if code not in cache:
-            cache[code] = _is_student_file(code.co_filename)
+            cache[code] = _is_student_file(code.co_filename) and not _in_library_module(frame.f_globals.get("__name__"))
         if not cache[code]:
             return None
         if event == "line":
