@@ -424,12 +424,15 @@ def record(out, assignment, submission, result):
     flags = set(submission.flags)
     for kind, index in result["events"]:
         flags.add(f"{kind}:{_cell_label(nb.cells[index], index)}")
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         if is_test_cell(cell):
             # A warning is not a failure; nbgrader would score any stderr output 0.
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "stream" and output.get("name") == "stderr":
                     output["name"] = "stdout"
+            if not _valid_score(cell):
+                cell.outputs = [notebooks.error_output("InvalidScore", "the test cell's result is not a score between 0 and its points")]
+                flags.add(f"invalid-score:{_cell_label(cell, index)}")
     resources = _resources(out, assignment, submission.notebook, submission.student)
     with Gradebook(_db_url(out)) as gb:
         gb.update_or_create_student(submission.student)
@@ -452,6 +455,24 @@ def record(out, assignment, submission, result):
     graded.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, graded)
     feedback(out, assignment, submission, nb, flags)
+
+
+def _valid_score(cell):
+    """Whether a test cell's result, if it has one, is a number nbgrader can take
+    as its partial credit (a sum of case shares a rounding error above the
+    points is set to the points)."""
+    points = float(cell.metadata["nbgrader"].get("points", 0))
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "execute_result":
+            try:
+                value = float(output["data"]["text/plain"])
+            except (KeyError, TypeError, ValueError):
+                return False
+            if points < value <= points + 1e-6:
+                output["data"]["text/plain"] = repr(points)
+                return True
+            return 0 <= value <= points
+    return True
 
 
 def record_empty(out, assignment, student, notebooks_, flags):
@@ -627,11 +648,13 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
             running[pool.submit(_run_worker, submission, settings)] = submission
         for future in as_completed(running):
             submission = running[future]
-            if future.result():
+            try:
+                if not future.result():
+                    raise RuntimeError(f"the worker left no result; see {submission.job / 'worker.log'}")
                 record(out, assignment, submission, json.loads((submission.job / "result.json").read_text()))
-            else:
-                # The grader failed, not the student: keep any earlier grade and say so.
-                print(f"\nerror: grading {submission.student} failed; see {submission.job / 'worker.log'}", file=sys.stderr)
+            except Exception as error:
+                # The grader failed, not the student: keep any earlier grade, say so, and go on.
+                print(f"\nerror: grading {submission.student} failed: {error}", file=sys.stderr)
                 _save_flags(out, assignment, submission.student, submission.flags | {"grader-error"})
             progress.step(submission.student)
     progress.close()

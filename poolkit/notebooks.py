@@ -30,7 +30,12 @@ class Event:
     cell: int
 
 
-def _error(name, message):
+def _ran_out_of_memory(cell):
+    """Whether a cell raised, or reported (as the grading helpers do), a MemoryError."""
+    return any(output.get("ename") == "MemoryError" or "MemoryError" in output.get("text", "") for output in cell.get("outputs", []))
+
+
+def error_output(name, message):
     import nbformat
 
     return nbformat.v4.new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
@@ -138,22 +143,18 @@ async def _execute(nb, cwd, timeout, max_output, prefix, env, budget):
                         continue
                     left = deadline - loop.time()
                     if left <= 0:
-                        cell.outputs = [_error("GradingTimeExceeded", "not run: the notebook's time for grading was spent")]
+                        cell.outputs = [error_output("GradingTimeExceeded", "not run: the notebook's time for grading was spent")]
                         continue
                     client.timeout = int(max(1, min(timeout, left)))
                     await client.async_execute_cell(cell, current)
         except CellTimeoutError:
             events.append(Event(TIMEOUT, current))
-            failed[current] = _error("CellTimeoutError", f"the cell ran longer than {client.timeout} seconds and was stopped")
+            failed[current] = error_output("CellTimeoutError", f"the cell ran longer than {client.timeout} seconds and was stopped")
             continue
         except DeadKernelError:
             events.append(Event(DIED, current))
-            failed[current] = _error("KernelDied", "the kernel died running this cell (os._exit, a crash, or memory beyond the grader's limit)")
+            failed[current] = error_output("KernelDied", "the kernel died running this cell (os._exit, a crash, or memory beyond the grader's limit)")
             continue
         events.extend(Event(TRUNCATED, index) for index in sorted(client.truncated))
-        events.extend(
-            Event(MEMORY, index)
-            for index in code
-            if any(output.get("ename") == "MemoryError" for output in result.cells[index].get("outputs", []))
-        )
+        events.extend(Event(MEMORY, index) for index in code if _ran_out_of_memory(result.cells[index]))
         return result, events

@@ -1,0 +1,323 @@
+"""The instructor's grader, end to end: ``poolkit grade`` on crafted submissions
+of the pool2d assignment, honest, broken and hostile, and ``poolkit check``.
+
+One grading run (two workers) covers every crafted student; the tests read its
+``grades.csv``, gradebook, graded notebooks and feedback. Expected scores come
+from the question's cases run in this process (:func:`poolkit.grading.run`),
+not from the grader under test.
+"""
+
+import csv
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from poolkit import grading
+
+ROOT = Path(__file__).resolve().parents[1]
+RELEASE = ROOT / "exercises" / "pool2d" / "pool2d.ipynb"
+SOLUTIONS = ROOT / "solutions" / "pool2d" / "pool2d.ipynb"
+QUESTIONS = ("pool2d_max", "pool2d_avg")
+MAX_SCORE = sum(grading.question(key).points for key in QUESTIONS)
+TIMEOUT = 8  # seconds per cell in these runs
+
+ZEROS = {"pytorch": "import torch\n    Y = torch.zeros", "mxnet": "from mxnet import nd\n    Y = nd.zeros"}
+
+
+def pool2d_source(framework="pytorch", before_loop="pass", avg="window.mean()"):
+    """A student's loop pool2d; ``before_loop`` runs first, ``avg`` is what average pooling takes."""
+    return (
+        'def pool2d(X, pool_size, mode="max"):\n'
+        "    p_h, p_w = pool_size\n"
+        f"    {before_loop}\n"
+        f"    {ZEROS[framework]}((X.shape[0] - p_h + 1, X.shape[1] - p_w + 1), dtype=X.dtype)\n"
+        "    for i in range(Y.shape[0]):\n"
+        "        for j in range(Y.shape[1]):\n"
+        "            window = X[i: i + p_h, j: j + p_w]\n"
+        f"            Y[i, j] = window.max() if mode == 'max' else {avg}\n"
+        "    return Y\n"
+    )
+
+
+def solution_cell(nb):
+    return next(cell for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution") and "def pool2d" in cell.source)
+
+
+def graded_cells(nb):
+    return [cell for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("grade_id") in QUESTIONS]
+
+
+def submission(solution=None, framework="pytorch", edit=None):
+    """The released notebook with the student's ``solution`` (None: left as released), then ``edit(nb)``."""
+    nb = nbformat.read(RELEASE, as_version=4)
+    if framework != "pytorch":
+        first = next(cell for cell in nb.cells if cell.cell_type == "code")
+        first.source = first.source.replace('"pytorch"', f'"{framework}"')
+    if solution is not None:
+        solution_cell(nb).source = solution
+    if edit:
+        edit(nb)
+    return nb
+
+
+def expected_points(source, framework="pytorch"):
+    """What ``source``'s pool2d earns on every case, judged here in-process."""
+    namespace = {}
+    exec(source, namespace)
+    total = 0.0
+    for key in QUESTIONS:
+        for hidden in (False, True):
+            total += sum(outcome.passed for outcome in grading.run(key, namespace["pool2d"], framework, hidden)) * grading.question(key).points_per_case
+    return total
+
+
+def _delete_tests(nb):
+    nb.cells = [cell for cell in nb.cells if cell not in graded_cells(nb)]
+
+
+def _edit_tests(nb):
+    for cell in graded_cells(nb):
+        cell.source = "3.0  # full marks, says the student"
+
+
+def _strip_test_metadata(nb):
+    for cell in graded_cells(nb):
+        cell.metadata.pop("nbgrader")
+        cell.source = "3.0"
+
+
+PATCHES = {
+    # A visible and a hidden check per cell: half the points each.
+    "patches_check": "import poolkit.grading\npoolkit.grading.check = check = lambda key, *args, **kwargs: poolkit.grading.question(key).points / 2",
+    "patches_difference": "import poolkit.grading\npoolkit.grading.difference = lambda *args, **kwargs: None",
+    "patches_numpy": "import numpy\nnumpy.isclose = lambda a, b, **kwargs: numpy.ones(numpy.shape(a), bool)",
+}
+WRONG = "def pool2d(X, pool_size, mode='max'):\n    return X[: X.shape[0] - pool_size[0] + 1, : X.shape[1] - pool_size[1] + 1] * 0\n"
+
+
+def attack(paths):
+    """A solution that tries to write to each of ``paths`` and records what it managed, then pools correctly."""
+    return pool2d_source() + textwrap.dedent(
+        f"""
+        import os
+        written = []
+        for path in {[str(path) for path in paths]!r} + [os.path.join(os.getcwd(), "../../../gradebook.db"), os.path.join(os.getcwd(), "../../correct/submitted.ipynb")]:
+            try:
+                with open(path, "a") as handle:
+                    handle.write("tampered")
+                written.append(path)
+            except OSError:
+                pass
+        print("written:", written)
+        """
+    )
+
+
+@pytest.fixture(scope="module")
+def course_run(tmp_path_factory):
+    """Grade every crafted student once; return the output folder and its grades by student."""
+    base = tmp_path_factory.mktemp("grading")
+    subs, out = base / "submissions", base / "out"
+    students = {
+        "correct": submission(pool2d_source()),
+        "correct_mxnet": submission(pool2d_source("mxnet"), "mxnet"),
+        "blank": submission(),
+        "partial": submission(pool2d_source(avg="window.max()")),
+        "infinite_loop": submission(pool2d_source(before_loop="while mode == 'avg': pass")),
+        "exits": submission(pool2d_source(before_loop="import os\n    if mode == 'avg': os._exit(1)")),
+        "memory_hog": submission(pool2d_source(before_loop="hog = bytearray(3 << 30) if mode == 'avg' else None")),
+        "floods_output": submission(pool2d_source(before_loop="print('spam ' * 100_000)")),
+        "warns": submission(pool2d_source(before_loop="import warnings; warnings.warn('harmless, on stderr')")),
+        "edits_tests": submission(None, edit=_edit_tests),
+        "deletes_tests": submission(pool2d_source(), edit=_delete_tests),
+        "strips_test_metadata": submission(None, edit=_strip_test_metadata),
+        "uses_framework": submission("import torch.nn.functional as F\ndef pool2d(X, pool_size, mode='max'):\n    return (F.max_pool2d if mode == 'max' else F.avg_pool2d)(X[None], pool_size, 1)[0]\n"),
+        "attacks_files": None,  # written below, once the paths are known
+        **{name: submission(WRONG + patch) for name, patch in PATCHES.items()},
+    }
+    targets = [out / "gradebook.db", SOLUTIONS, subs / "correct" / "pool2d.ipynb", ROOT / "poolkit" / "grading.py", out / "grades.csv"]
+    students["attacks_files"] = submission(attack(targets))
+    for name, nb in students.items():
+        (subs / name).mkdir(parents=True)
+        nbformat.write(nb, subs / name / "pool2d.ipynb")
+    (subs / "unreadable").mkdir()
+    (subs / "unreadable" / "pool2d.ipynb").write_text("{ this is not a notebook")
+    (subs / "renamed").mkdir()
+    nbformat.write(submission(pool2d_source()), subs / "renamed" / "my pool2d (1).ipynb")
+    protected = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in targets[1:4]}
+    result = grade(subs, out, "--workers", "2", "--memory-gb", "2")
+    rows = {row["student_id"]: row for row in csv.DictReader(open(out / "grades.csv"))}
+    return {"out": out, "subs": subs, "rows": rows, "result": result, "protected": protected}
+
+
+def grade(subs, out, *options):
+    command = [sys.executable, "-m", "poolkit.cli", "grade", "pool2d", str(subs), "--out", str(out), "--timeout", str(TIMEOUT), "--course", str(ROOT), *options]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+
+
+def score(run, student):
+    row = run["rows"][student]
+    assert float(row["max_score"]) == MAX_SCORE
+    return float(row["score"])
+
+
+def flags(run, student):
+    return set(filter(None, run["rows"][student]["flags"].split(";")))
+
+
+def test_the_run_succeeds_and_shows_progress(course_run):
+    assert course_run["result"].returncode == 0, course_run["result"].stderr[-3000:]
+    assert "grading pool2d [" in course_run["result"].stderr
+    assert sorted(course_run["rows"]) == sorted(path.name for path in course_run["subs"].iterdir())
+
+
+def test_a_correct_submission_gets_full_marks_in_either_framework(course_run):
+    assert score(course_run, "correct") == MAX_SCORE and not flags(course_run, "correct")
+    assert score(course_run, "correct_mxnet") == MAX_SCORE and not flags(course_run, "correct_mxnet")
+
+
+def test_the_unmodified_release_gets_zero(course_run):
+    assert score(course_run, "blank") == 0
+
+
+def test_a_partly_wrong_submission_gets_exactly_the_credit_its_cases_earn(course_run):
+    expected = expected_points(pool2d_source(avg="window.max()"))
+    assert grading.question("pool2d_max").points < expected < MAX_SCORE  # max right, avg right only where max == mean
+    assert score(course_run, "partial") == pytest.approx(expected)
+
+
+def test_an_infinite_loop_costs_only_its_question(course_run):
+    assert score(course_run, "infinite_loop") == grading.question("pool2d_max").points
+    assert "timeout:pool2d_avg" in flags(course_run, "infinite_loop")
+
+
+def test_a_dying_kernel_costs_only_its_question_and_is_flagged(course_run):
+    assert score(course_run, "exits") == grading.question("pool2d_max").points
+    assert "kernel-died:pool2d_avg" in flags(course_run, "exits")
+
+
+def test_a_memory_hog_beyond_the_cap_costs_only_its_question_and_is_flagged(course_run):
+    assert score(course_run, "memory_hog") == grading.question("pool2d_max").points
+    assert "memory:pool2d_avg" in flags(course_run, "memory_hog")
+
+
+def test_a_flood_of_output_is_truncated_and_a_warning_on_stderr_costs_nothing(course_run):
+    assert score(course_run, "floods_output") == MAX_SCORE
+    assert "output-truncated:pool2d_max" in flags(course_run, "floods_output")
+    graded = nbformat.read(course_run["out"] / "autograded" / "floods_output" / "pool2d" / "pool2d.ipynb", as_version=4)
+    printed = sum(len(output.get("text", "")) for cell in graded.cells for output in cell.get("outputs", []))
+    assert printed < 4 * 20_000 + 10_000  # the student printed 1.5 MB per call, several calls per cell
+    assert score(course_run, "warns") == MAX_SCORE
+
+
+def test_edited_or_deleted_test_cells_are_restored_and_graded_as_the_instructor_wrote_them(course_run):
+    assert score(course_run, "edits_tests") == 0
+    assert {"test-edited:pool2d_max", "test-edited:pool2d_avg"} <= flags(course_run, "edits_tests")
+    assert score(course_run, "deletes_tests") == MAX_SCORE
+    assert {"test-deleted:pool2d_max", "test-deleted:pool2d_avg"} <= flags(course_run, "deletes_tests")
+    assert score(course_run, "strips_test_metadata") == 0
+    graded = nbformat.read(course_run["out"] / "autograded" / "deletes_tests" / "pool2d" / "pool2d.ipynb", as_version=4)
+    restored = [cell.source for cell in graded_cells(graded)]
+    assert len(restored) == 2 and all("hidden=True" in source for source in restored)
+
+
+@pytest.mark.parametrize("student", sorted(PATCHES))
+def test_monkeypatching_passes_in_the_notebook_but_is_not_credited(course_run, student):
+    graded = nbformat.read(course_run["out"] / "autograded" / student / "pool2d" / "pool2d.ipynb", as_version=4)
+    notebook_says = sum(float(output.data["text/plain"]) for cell in graded_cells(graded) for output in cell.outputs if output.output_type == "execute_result")
+    assert notebook_says == MAX_SCORE  # the patch fooled the tests inside the notebook
+    assert score(course_run, student) == 0
+    assert {"unconfirmed:pool2d_max", "unconfirmed:pool2d_avg"} <= flags(course_run, student)
+
+
+def test_using_the_frameworks_pooling_is_reported_and_not_credited(course_run):
+    assert score(course_run, "uses_framework") == 0
+    assert "framework-pooling:pool2d_max" in flags(course_run, "uses_framework")
+    graded = (course_run["out"] / "autograded" / "uses_framework" / "pool2d" / "pool2d.ipynb").read_text()
+    assert "the pooling this exercise asks you to write yourself" in graded
+
+
+def test_a_submission_cannot_write_to_the_gradebook_the_solutions_or_other_students_files(course_run):
+    assert score(course_run, "attacks_files") == MAX_SCORE
+    graded = nbformat.read(course_run["out"] / "autograded" / "attacks_files" / "pool2d" / "pool2d.ipynb", as_version=4)
+    assert "written: []" in json.dumps(solution_cell(graded).outputs)
+    for path, digest in course_run["protected"].items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, f"{path} was changed"
+    with sqlite3.connect(course_run["out"] / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_unreadable_and_renamed_notebooks(course_run):
+    assert score(course_run, "unreadable") == 0 and "unreadable" in flags(course_run, "unreadable")
+    assert score(course_run, "renamed") == MAX_SCORE and "renamed" in flags(course_run, "renamed")
+
+
+def test_feedback_shows_scores_but_never_the_hidden_tests(course_run):
+    hidden = [line.strip() for cell in nbformat.read(SOLUTIONS, as_version=4).cells for line in cell.source.splitlines() if "hidden=True" in line]
+    assert hidden
+    for student in ("correct", "partial", "deletes_tests", "edits_tests"):
+        html = (course_run["out"] / "feedback" / student / "pool2d.html").read_text()
+        assert "BEGIN HIDDEN TESTS" not in html and "hidden=True" not in html
+        assert all(line not in html for line in hidden)
+        assert "pool2d_max" in html and "Score" in html
+
+
+def test_the_gradebook_is_nbgraders_and_holds_one_submission_per_student(course_run):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course_run['out'] / 'gradebook.db'}") as gb:
+        submissions = gb.assignment_submissions("pool2d")
+        assert sorted(item.student.id for item in submissions) == sorted(course_run["rows"])
+        assert {item.student.id: item.score for item in submissions}["correct"] == MAX_SCORE
+
+
+def test_a_zip_export_is_graded_and_rerunning_changes_nothing(tmp_path):
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("pool2d-export/ann/pool2d.ipynb", nbformat.writes(submission(pool2d_source())))
+        bundle.writestr("pool2d-export/ben/pool2d.ipynb", nbformat.writes(submission()))
+        bundle.writestr("pool2d-export/../../escape.ipynb", "{}")
+    out = tmp_path / "out"
+    first = grade(archive, out, "--workers", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = (out / "grades.csv").read_text()
+    second = grade(archive, out, "--workers", "1")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert (out / "grades.csv").read_text() == before
+    rows = list(csv.DictReader(open(out / "grades.csv")))
+    assert [(row["student_id"], float(row["score"])) for row in rows] == [("ann", MAX_SCORE), ("ben", 0.0)]
+    assert not (tmp_path / "escape.ipynb").exists() and not (out / "escape.ipynb").exists()
+    assert (out / "feedback" / "ann" / "pool2d.html").is_file()
+
+
+def test_bad_arguments_get_a_clear_error(tmp_path):
+    missing = grade(tmp_path / "nowhere", tmp_path / "out")
+    assert missing.returncode == 2 and "SUBMISSIONS" in missing.stderr
+    workers = grade(tmp_path, tmp_path / "out", "--workers", "0")
+    assert workers.returncode == 2 and "--workers" in workers.stderr
+    (tmp_path / "s" / "x").mkdir(parents=True)
+    unknown = subprocess.run([sys.executable, "-m", "poolkit.cli", "grade", "no-such", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--course", str(ROOT)], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "no-such" in unknown.stderr and "pool2d" in unknown.stderr
+
+
+def test_poolkit_check_summarises_the_visible_tests_per_question(tmp_path):
+    for name, nb, code in (("done", submission(pool2d_source()), 0), ("todo", submission(), 1)):
+        path = tmp_path / name / "pool2d.ipynb"
+        path.parent.mkdir()
+        nbformat.write(nb, path)
+        result = subprocess.run([sys.executable, "-m", "poolkit.cli", "check", str(path)], capture_output=True, text=True, timeout=300)
+        assert result.returncode == code, result.stdout + result.stderr
+        visible = len(grading.question("pool2d_max").visible)
+        passed = visible if code == 0 else 0
+        assert f"pool2d_max: {passed} of {visible} visible cases passed" in result.stdout
+        assert f"{2 if code == 0 else 0} of 2 questions pass" in result.stdout
+        if code:
+            assert "FAIL" in result.stdout and "not written yet" in result.stdout
