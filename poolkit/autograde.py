@@ -268,6 +268,8 @@ def work(job_dir):
     for name in ("tmpdir", "ipythondir", "mplconfigdir", "numba_cache_dir", "xdg_cache_home", "jupyter_runtime_dir"):
         (scratch / f".{name}").mkdir(parents=True, exist_ok=True)
     env = kernel_env(scratch)
+    # The kernel's connection file is written to one of these: inside its sandbox, where it can read it.
+    os.environ.update(JUPYTER_RUNTIME_DIR=env["JUPYTER_RUNTIME_DIR"], TMPDIR=env["TMPDIR"])
     prefix = sandbox.command(scratch, settings.memory)
     nb = nbformat.read(job_dir / "submitted.ipynb", as_version=4)
     graded, events = notebooks.execute(nb, scratch, timeout=settings.timeout, max_output=settings.max_output, prefix=prefix, env=env)

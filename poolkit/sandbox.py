@@ -5,9 +5,10 @@ itself, then becomes COMMAND (``exec``), so the command and everything it starts
 inherit the limits:
 
 - **files**: with Linux's Landlock (unprivileged, kernel 5.13 and later) the
-  process may read anything but create, change or delete files only beneath
-  DIR (and write to devices such as ``/dev/null``), so a submission cannot touch
-  the gradebook, the course's ``solutions/`` or another student's files;
+  process may create, change or delete files only beneath DIR (and write to
+  devices such as ``/dev/null``), and read only DIR, the system's folders and
+  Python's installation (:func:`readable`), so a submission can neither touch
+  nor read the gradebook, the course's ``solutions/`` or another student's files;
 - **signals**: where the kernel's Landlock has scopes (6.12 and later), it
   cannot signal processes outside its sandbox, such as the grader;
 - **memory**: its address space is capped (``RLIMIT_AS``), so a memory hog gets
@@ -29,7 +30,7 @@ _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
 # Landlock's filesystem rights that change something (reading stays unrestricted).
-_WRITE_FILE = 1 << 1
+_WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 1, 1 << 2, 1 << 3
 _CHANGES = sum(1 << bit for bit in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, remove, make dirs/files/...
 _REFER, _TRUNCATE = 1 << 13, 1 << 14  # ABI 2 and 3
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
@@ -59,15 +60,26 @@ def _fail(what):
     raise OSError(error, f"landlock: {what}: {os.strerror(error)}")
 
 
-def restrict_writes(writable):
-    """Allow this process (and its children) to change files only beneath ``writable``.
+def readable():
+    """What a sandboxed process may read besides its own folder: the system's
+    folders, Python's installation (with its packages) and poolkit itself."""
+    system = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/run"]
+    python = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    package = os.path.dirname(os.path.abspath(__file__))  # an editable install lives in the course's folder
+    return sorted({os.path.realpath(path) for path in system + python + [package] if os.path.exists(path)})
+
+
+def restrict(writable, readable=()):
+    """Allow this process (and its children) to change files only beneath
+    ``writable``, and to read only beneath it and ``readable``.
 
     Returns the Landlock ABI used, or 0 (and restricts nothing) without Landlock.
     """
     abi = landlock_abi()
     if abi == 0:
         return 0
-    handled = _CHANGES | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
+    reads = _READ_FILE | _READ_DIR
+    handled = reads | _CHANGES | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
     attr = _RulesetAttr(handled_access_fs=handled)
     size = ctypes.sizeof(_RulesetAttr) if abi >= 6 else 8  # older kernels know only the first field
     if abi >= 6:
@@ -76,9 +88,12 @@ def restrict_writes(writable):
     if ruleset < 0:
         _fail("create_ruleset")
     try:
-        rules = [(writable, handled), ("/dev", _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0))]
+        rules = [(writable, handled), ("/dev", reads | _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0))]
+        rules += [(path, reads) for path in readable if path != "/dev"]
         for path, access in rules:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            if not os.path.isdir(path):
+                access &= _READ_FILE | _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0)  # a file takes only a file's rights
             try:
                 rule = _PathBeneathAttr(allowed_access=access, parent_fd=fd)
                 if _libc.syscall(_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule), ctypes.c_uint32(0)) < 0:
@@ -110,12 +125,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m poolkit.sandbox", description=__doc__.split("\n\n")[0])
     parser.add_argument("--writable", required=True, help="the only directory the command may change files in")
     parser.add_argument("--memory", required=True, type=int, help="the address-space cap in bytes")
+    parser.add_argument("--readable", action="append", default=[], help="a folder it may read (repeatable; the system's and Python's are added)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     run = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not run:
         parser.error("no command given after --")
-    restrict_writes(os.path.abspath(args.writable))
+    restrict(os.path.abspath(args.writable), readable() + [os.path.abspath(path) for path in args.readable])
     limit_resources(args.memory)
     os.execvp(run[0], run)
 

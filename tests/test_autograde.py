@@ -103,8 +103,9 @@ PATCHES = {
 WRONG = "def pool2d(X, pool_size, mode='max'):\n    return X[: X.shape[0] - pool_size[0] + 1, : X.shape[1] - pool_size[1] + 1] * 0\n"
 
 
-def attack(paths):
-    """A solution that tries to write to each of ``paths`` and records what it managed, then pools correctly."""
+def attack(paths, reads):
+    """A solution that pools correctly, and tries to write to each of ``paths``
+    and to read each of ``reads``, printing which it managed."""
     return pool2d_source() + textwrap.dedent(
         f"""
         import os
@@ -117,6 +118,15 @@ def attack(paths):
             except OSError:
                 pass
         print("written:", written)
+        read = []
+        for path in {[str(path) for path in reads]!r} + [os.path.join(os.getcwd(), "../../correct/submitted.ipynb")]:
+            try:
+                with open(path) as handle:
+                    handle.read(1)
+                read.append(path)
+            except OSError:
+                pass
+        print("read:", read)
         """
     )
 
@@ -144,7 +154,8 @@ def course_run(tmp_path_factory):
         **{name: submission(WRONG + patch) for name, patch in PATCHES.items()},
     }
     targets = [out / "gradebook.db", SOLUTIONS, subs / "correct" / "pool2d.ipynb", ROOT / "poolkit" / "grading.py", out / "grades.csv"]
-    students["attacks_files"] = submission(attack(targets))
+    secrets = [SOLUTIONS, out / "course" / "source" / "pool2d" / "pool2d.ipynb", subs / "correct" / "pool2d.ipynb"]
+    students["attacks_files"] = submission(attack(targets, secrets))
     for name, nb in students.items():
         (subs / name).mkdir(parents=True)
         nbformat.write(nb, subs / name / "pool2d.ipynb")
@@ -245,10 +256,11 @@ def test_using_the_frameworks_pooling_is_reported_and_not_credited(course_run):
     assert "the pooling this exercise asks you to write yourself" in graded
 
 
-def test_a_submission_cannot_write_to_the_gradebook_the_solutions_or_other_students_files(course_run):
+def test_a_submission_cannot_write_or_read_the_gradebook_the_solutions_or_other_students_files(course_run):
     assert score(course_run, "attacks_files") == MAX_SCORE
     graded = nbformat.read(course_run["out"] / "autograded" / "attacks_files" / "pool2d" / "pool2d.ipynb", as_version=4)
-    assert "written: []" in json.dumps(solution_cell(graded).outputs)
+    printed = json.dumps(solution_cell(graded).outputs)
+    assert "written: []" in printed and "read: []" in printed
     for path, digest in course_run["protected"].items():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, f"{path} was changed"
     with sqlite3.connect(course_run["out"] / "gradebook.db") as db:
