@@ -10,6 +10,7 @@ not from the grader under test.
 import csv
 import hashlib
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -333,3 +334,19 @@ def test_poolkit_check_summarises_the_visible_tests_per_question(tmp_path):
         assert f"{2 if code == 0 else 0} of 2 questions pass" in result.stdout
         if code:
             assert "FAIL" in result.stdout and "not written yet" in result.stdout
+
+
+@pytest.mark.parametrize("assignment", sorted(path.name for path in (ROOT / "solutions").iterdir() if path.is_dir()))
+def test_every_assignment_grades_its_solution_full_and_its_release_zero_in_the_sandbox(tmp_path, assignment):
+    subs = tmp_path / "submissions"
+    for student, source in (("solved", ROOT / "solutions"), ("blank", ROOT / "exercises")):
+        (subs / student).mkdir(parents=True)
+        shutil.copy(source / assignment / f"{assignment}.ipynb", subs / student)
+    command = [sys.executable, "-m", "poolkit.cli", "grade", assignment, str(subs), "--out", str(tmp_path / "out"), "--course", str(ROOT), "--workers", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {row["student_id"]: row for row in csv.DictReader(open(tmp_path / "out" / "grades.csv"))}
+    assert float(rows["solved"]["score"]) == float(rows["solved"]["max_score"]) > 0, rows["solved"]
+    assert float(rows["blank"]["score"]) == 0, rows["blank"]
+    # The source notebook carries the hidden tests, so its test cells differ from the release's: only that is flagged.
+    assert all(flag.startswith("test-edited:") for flag in filter(None, rows["solved"]["flags"].split(";")))
