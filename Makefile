@@ -24,7 +24,7 @@ $(STAMP): requirements.txt pyproject.toml
 # built book and Chromium), then poolkit's own tests on NumPy 2 without MXNet
 # (as on the GPU machines), which must pass there too.
 test: setup $(NP2_STAMP) book browser
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 	$(NP2)/bin/python -m pytest -n 2 -q tests/test_torch_parity.py tests/test_compiled.py tests/test_errors.py tests/test_lecture.py poolkit
 
 $(NP2_STAMP): requirements-numpy2.txt pyproject.toml

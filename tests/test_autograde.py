@@ -29,6 +29,8 @@ SOLUTIONS = ROOT / "solutions" / "pool2d" / "pool2d.ipynb"
 QUESTIONS = ("pool2d_max", "pool2d_avg")
 MAX_SCORE = sum(grading.question(key).points for key in QUESTIONS)
 TIMEOUT = 8  # seconds per cell in these runs
+# The tests that read the one grading run share a worker under pytest-xdist (--dist loadgroup), so it runs once.
+ONE_RUN = pytest.mark.xdist_group("course_run")
 
 ZEROS = {"pytorch": "import torch\n    Y = torch.zeros", "mxnet": "from mxnet import nd\n    Y = nd.zeros"}
 
@@ -185,42 +187,50 @@ def flags(run, student):
     return set(filter(None, run["rows"][student]["flags"].split(";")))
 
 
+@ONE_RUN
 def test_the_run_succeeds_and_shows_progress(course_run):
     assert course_run["result"].returncode == 0, course_run["result"].stderr[-3000:]
     assert "grading pool2d [" in course_run["result"].stderr
     assert sorted(course_run["rows"]) == sorted(path.name for path in course_run["subs"].iterdir())
 
 
+@ONE_RUN
 def test_a_correct_submission_gets_full_marks_in_either_framework(course_run):
     assert score(course_run, "correct") == MAX_SCORE and not flags(course_run, "correct")
     assert score(course_run, "correct_mxnet") == MAX_SCORE and not flags(course_run, "correct_mxnet")
 
 
+@ONE_RUN
 def test_the_unmodified_release_gets_zero(course_run):
     assert score(course_run, "blank") == 0
 
 
+@ONE_RUN
 def test_a_partly_wrong_submission_gets_exactly_the_credit_its_cases_earn(course_run):
     expected = expected_points(pool2d_source(avg="window.max()"))
     assert grading.question("pool2d_max").points < expected < MAX_SCORE  # max right, avg right only where max == mean
     assert score(course_run, "partial") == pytest.approx(expected)
 
 
+@ONE_RUN
 def test_an_infinite_loop_costs_only_its_question(course_run):
     assert score(course_run, "infinite_loop") == grading.question("pool2d_max").points
     assert "timeout:pool2d_avg" in flags(course_run, "infinite_loop")
 
 
+@ONE_RUN
 def test_a_dying_kernel_costs_only_its_question_and_is_flagged(course_run):
     assert score(course_run, "exits") == grading.question("pool2d_max").points
     assert "kernel-died:pool2d_avg" in flags(course_run, "exits")
 
 
+@ONE_RUN
 def test_a_memory_hog_beyond_the_cap_costs_only_its_question_and_is_flagged(course_run):
     assert score(course_run, "memory_hog") == grading.question("pool2d_max").points
     assert "memory:pool2d_avg" in flags(course_run, "memory_hog")
 
 
+@ONE_RUN
 def test_a_flood_of_output_is_truncated_and_a_warning_on_stderr_costs_nothing(course_run):
     assert score(course_run, "floods_output") == MAX_SCORE
     assert "output-truncated:pool2d_max" in flags(course_run, "floods_output")
@@ -230,6 +240,7 @@ def test_a_flood_of_output_is_truncated_and_a_warning_on_stderr_costs_nothing(co
     assert score(course_run, "warns") == MAX_SCORE
 
 
+@ONE_RUN
 def test_edited_or_deleted_test_cells_are_restored_and_graded_as_the_instructor_wrote_them(course_run):
     assert score(course_run, "edits_tests") == 0
     assert {"test-edited:pool2d_max", "test-edited:pool2d_avg"} <= flags(course_run, "edits_tests")
@@ -241,6 +252,7 @@ def test_edited_or_deleted_test_cells_are_restored_and_graded_as_the_instructor_
     assert len(restored) == 2 and all("hidden=True" in source for source in restored)
 
 
+@ONE_RUN
 @pytest.mark.parametrize("student", sorted(PATCHES))
 def test_monkeypatching_passes_in_the_notebook_but_is_not_credited(course_run, student):
     graded = nbformat.read(course_run["out"] / "autograded" / student / "pool2d" / "pool2d.ipynb", as_version=4)
@@ -250,6 +262,7 @@ def test_monkeypatching_passes_in_the_notebook_but_is_not_credited(course_run, s
     assert {"unconfirmed:pool2d_max", "unconfirmed:pool2d_avg"} <= flags(course_run, student)
 
 
+@ONE_RUN
 def test_using_the_frameworks_pooling_is_reported_and_not_credited(course_run):
     assert score(course_run, "uses_framework") == 0
     assert "framework-pooling:pool2d_max" in flags(course_run, "uses_framework")
@@ -257,6 +270,7 @@ def test_using_the_frameworks_pooling_is_reported_and_not_credited(course_run):
     assert "the pooling this exercise asks you to write yourself" in graded
 
 
+@ONE_RUN
 def test_a_submission_cannot_write_or_read_the_gradebook_the_solutions_or_other_students_files(course_run):
     assert score(course_run, "attacks_files") == MAX_SCORE
     graded = nbformat.read(course_run["out"] / "autograded" / "attacks_files" / "pool2d" / "pool2d.ipynb", as_version=4)
@@ -268,11 +282,13 @@ def test_a_submission_cannot_write_or_read_the_gradebook_the_solutions_or_other_
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+@ONE_RUN
 def test_unreadable_and_renamed_notebooks(course_run):
     assert score(course_run, "unreadable") == 0 and "unreadable" in flags(course_run, "unreadable")
     assert score(course_run, "renamed") == MAX_SCORE and "renamed" in flags(course_run, "renamed")
 
 
+@ONE_RUN
 def test_feedback_shows_scores_but_never_the_hidden_tests(course_run):
     hidden = [line.strip() for cell in nbformat.read(SOLUTIONS, as_version=4).cells for line in cell.source.splitlines() if "hidden=True" in line]
     assert hidden
@@ -283,6 +299,7 @@ def test_feedback_shows_scores_but_never_the_hidden_tests(course_run):
         assert "pool2d_max" in html and "Score" in html
 
 
+@ONE_RUN
 def test_the_gradebook_is_nbgraders_and_holds_one_submission_per_student(course_run):
     from nbgrader.api import Gradebook
 
