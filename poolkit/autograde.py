@@ -6,13 +6,14 @@ For one assignment of the course (``solutions/<assignment>/``), it:
    gradebook ``DIR/gradebook.db`` (the instructor's test cells, hidden tests
    included, are stored there);
 2. reads each student's notebook (``<student_id>/<notebook>.ipynb`` in a folder
-   or a zip), restores every test cell the student deleted or edited, and
-   grades it in a worker process of its own, N at a time;
+   or a zip), restores every test cell the student deleted or edited, and hands
+   it to one of N worker processes (:func:`serve`; each grades one submission
+   after another, and is replaced if it dies);
 3. in the worker, runs the notebook in a sandboxed kernel (:mod:`poolkit.sandbox`:
-   writes only in its own scratch folder, capped memory) with
+   reads and writes only its own scratch folder, capped memory) with
    :func:`poolkit.notebooks.execute` (cell timeouts, dead kernels and output
    floods cost only their cell), then re-runs each graded function out of the
-   kernel, in a fresh sandboxed process, on the question's cases
+   kernel, in a sandboxed fork of the worker, on the question's cases
    (:func:`poolkit.grading.call_case`), and judges those results itself;
 4. back in the grader, saves the notebook's scores with nbgrader's
    ``SaveAutoGrades``, lowers any score the out-of-process run does not
@@ -26,15 +27,20 @@ replaces each student's grades and never adds them twice.
 
 import argparse
 import csv
+import functools
 import json
 import os
+import queue
 import re
+import selectors
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -46,6 +52,7 @@ FLAGS_TABLE = "poolkit_flags"
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 MAX_UNZIPPED = 1 << 30
 _MISSING = object()
+_PROTOCOL = None  # a serving worker's (input, output) pipe ends to the grader, closed in forks
 _GENUINE_CALL_INIT = dispatch.Call.__init__  # taken before any student code runs in this process
 
 
@@ -270,6 +277,7 @@ def work(job_dir):
     env = kernel_env(scratch)
     # The kernel's connection file is written to one of these: inside its sandbox, where it can read it.
     os.environ.update(JUPYTER_RUNTIME_DIR=env["JUPYTER_RUNTIME_DIR"], TMPDIR=env["TMPDIR"])
+    tempfile.tempdir = env["TMPDIR"]  # tempfile caches it, and this worker grades one job after another
     prefix = sandbox.command(scratch, settings.memory)
     nb = nbformat.read(job_dir / "submitted.ipynb", as_version=4)
     graded, events = notebooks.execute(nb, scratch, timeout=settings.timeout, max_output=settings.max_output, prefix=prefix, env=env)
@@ -278,14 +286,15 @@ def work(job_dir):
     # A test cell that timed out or killed the kernel already scored 0: nothing to confirm.
     failed = {_grade_id(nb.cells[index]) for index in skipped}
     keys = sorted({key for grade_id, key in job["keys"].items() if grade_id not in failed})
-    verified = confirm(cells, keys, scratch, prefix, env, settings.timeout)
+    verified = confirm(cells, keys, scratch, env, settings)
     result = {"notebook": graded, "events": [[event.kind, event.cell] for event in events], "verified": verified}
     (job_dir / "result.json.part").write_text(json.dumps(result))
     os.replace(job_dir / "result.json.part", job_dir / "result.json")
 
 
-def confirm(cells, keys, scratch, prefix, env, timeout):
-    """Re-run the graded functions in a fresh sandboxed process and judge them here.
+def confirm(cells, keys, scratch, env, settings):
+    """Re-run the graded functions out of the student's kernel, in a sandboxed
+    fork of this worker, and judge what they return here.
 
     Returns ``{key: {"points": float, "failures": [message, ...]}}``.
     """
@@ -293,20 +302,10 @@ def confirm(cells, keys, scratch, prefix, env, timeout):
 
     for name in ("verify-job.json", "verify.npz", "verify.json"):
         (scratch / name).unlink(missing_ok=True)
-    (scratch / "verify-job.json").write_text(json.dumps({"cells": cells, "keys": keys, "timeout": timeout}))
+    (scratch / "verify-job.json").write_text(json.dumps({"cells": cells, "keys": keys, "timeout": settings.timeout}))
     cases = sum(len(grading.question(key).visible) + len(grading.question(key).hidden) for key in keys)
-    try:
-        subprocess.run(
-            [*prefix, sys.executable, "-m", "poolkit.autograde", "verify", str(scratch / "verify-job.json")],
-            cwd=scratch,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=timeout * (len(cells) + cases) + 60,
-        )
-    except subprocess.TimeoutExpired:
-        pass  # whatever it did not report is not confirmed
+    # Whatever it does not report in time is not confirmed.
+    _run_sandboxed_fork(lambda: verify(scratch / "verify-job.json"), scratch, env, settings.memory, settings.timeout * (len(cells) + cases) + 60)
     try:
         problems = json.loads((scratch / "verify.json").read_text())
         arrays = dict(np.load(scratch / "verify.npz", allow_pickle=False))
@@ -326,6 +325,40 @@ def confirm(cells, keys, scratch, prefix, env, timeout):
                 failures.append(f"{case.label}: {outcome.message}")
         verified[key] = {"points": round(passed * question.points_per_case, 6), "failures": failures}
     return verified
+
+
+def _run_sandboxed_fork(task, scratch, env, memory, timeout):
+    """Run ``task()`` in a fork of this process with a student's rights
+    (:mod:`poolkit.sandbox`), silenced, and kill it after ``timeout`` seconds.
+
+    A fork starts with this worker's imports (torch, MXNet, poolkit) already
+    done, where a fresh process would spend seconds importing them again.
+    """
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            os.setpgid(0, 0)
+            if _PROTOCOL is not None:
+                os.close(_PROTOCOL[0]), os.close(_PROTOCOL[1])
+            silent = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(silent, fd)
+            os.chdir(scratch)
+            os.environ.clear()
+            os.environ.update(env)
+            sandbox.restrict(str(scratch), sandbox.readable())
+            # The cap counts what the student's code adds to the worker's own address space.
+            sandbox.limit_resources(sandbox.address_space() + memory)
+            task()
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + timeout
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return
+        time.sleep(0.01)
 
 
 def _stored(arrays, name):
@@ -500,19 +533,13 @@ def _resources(out, assignment, notebook, student):
     return {"nbgrader": {"assignment": assignment, "notebook": notebook, "student": student, "db_url": _db_url(out)}}
 
 
-def feedback(out, assignment, submission, nb, flags):
-    """``DIR/feedback/<student>/<notebook>.html``: the graded notebook with its
-    scores, without the hidden tests' source."""
-    import nbformat
+@functools.lru_cache(maxsize=None)
+def _feedback_exporter():
+    """nbgrader's own feedback page, set up as `nbgrader generate_feedback` does (built once: it is slow to build)."""
     from nbconvert import HTMLExporter
-    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+    from nbgrader.preprocessors import GetGrades
     from traitlets.config import Config
 
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    nb, _ = ClearHiddenTests().preprocess(nb, {})
-    if flags:
-        nb.cells.insert(0, nbformat.v4.new_markdown_cell("**The grader noted:** " + ", ".join(f"`{flag}`" for flag in sorted(flags))))
-    # nbgrader's own feedback page (as `nbgrader generate_feedback` sets it up).
     formgrader = Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
     config = Config()
     config.HTMLExporter.template_name = "feedback"
@@ -520,7 +547,20 @@ def feedback(out, assignment, submission, nb, flags):
     config.HTMLExporter.extra_template_paths = [str(formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
     exporter = HTMLExporter(config=config)
     exporter.register_preprocessor(GetGrades(), enabled=True)
-    html, _ = exporter.from_notebook_node(nb, resources=_resources(out, assignment, submission.notebook, submission.student))
+    return exporter
+
+
+def feedback(out, assignment, submission, nb, flags):
+    """``DIR/feedback/<student>/<notebook>.html``: the graded notebook with its
+    scores, without the hidden tests' source."""
+    import nbformat
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb, _ = ClearHiddenTests().preprocess(nb, {})
+    if flags:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell("**The grader noted:** " + ", ".join(f"`{flag}`" for flag in sorted(flags))))
+    html, _ = _feedback_exporter().from_notebook_node(nb, resources=_resources(out, assignment, submission.notebook, submission.student))
     target = Path(out) / "feedback" / submission.student / f"{submission.notebook}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html, encoding="utf-8")
@@ -578,20 +618,44 @@ def prepare(out, assignment, notebook, student, path, flags, settings):
     return submission, True
 
 
-def _run_worker(submission, settings):
-    """Run one worker process; True when it left a result."""
-    with open(submission.job / "worker.log", "wb") as log:
-        try:
-            subprocess.run(
-                [sys.executable, "-m", "poolkit.autograde", "work", str(submission.job)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                timeout=settings.timeout * 200 + 600,
+class Worker:
+    """One serving worker process (:func:`serve`), replaced if it dies or hangs."""
+
+    def __init__(self, log):
+        self.log, self.process = log, None
+
+    def start(self):
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "poolkit.autograde", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, text=True
             )
-        except subprocess.TimeoutExpired:
-            return False
-    return (submission.job / "result.json").is_file()
+
+    def grade(self, job, timeout):
+        """Have the worker grade ``job``; True when it left a result in time."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        try:
+            self.process.stdin.write(f"{job}\n")
+            self.process.stdin.flush()
+            with selectors.DefaultSelector() as waiting:
+                waiting.register(self.process.stdout, selectors.EVENT_READ)
+                answered = waiting.select(timeout) and self.process.stdout.readline().strip() == str(job)
+        except (BrokenPipeError, OSError):
+            answered = False
+        if not answered:
+            self.stop(kill=True)
+        return answered and (Path(job) / "result.json").is_file()
+
+    def stop(self, kill=False):
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.stdin.close()
+        self.process.wait()
+        self.process = None
 
 
 class Progress:
@@ -635,6 +699,18 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
     if not found:
         raise FileNotFoundError(f"no <student_id>/ folders in {folder}")
     progress = Progress(len(found), f"grading {assignment}")
+    idle = queue.Queue()
+    for number in range(workers):
+        idle.put(Worker(out / "workers" / f"worker-{number + 1}.log"))
+
+    def run(submission):
+        worker = idle.get()
+        try:
+            return worker.grade(submission.job, settings.timeout * 200 + 600)
+        finally:
+            idle.put(worker)
+
+    (out / "workers").mkdir(exist_ok=True)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         running = {}
         for student, path, flags in found:
@@ -647,7 +723,7 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
                 record_empty(out, assignment, student, notebook, submission.flags)
                 progress.step(student)
                 continue
-            running[pool.submit(_run_worker, submission, settings)] = submission
+            running[pool.submit(run, submission)] = submission
         for future in as_completed(running):
             submission = running[future]
             try:
@@ -659,16 +735,56 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
                 print(f"\nerror: grading {submission.student} failed: {error}", file=sys.stderr)
                 _save_flags(out, assignment, submission.student, submission.flags | {"grader-error"})
             progress.step(submission.student)
+    while not idle.empty():
+        idle.get().stop()
     progress.close()
     return write_grades(out, assignment)
 
 
+def serve():
+    """A worker: grade each job folder named on stdin, answering with its name on stdout.
+
+    The worker lives for the whole run: it imports the frameworks once, and the
+    out-of-kernel checks are forks of it. Its own stdin and stdout are kept for
+    the grader alone: kernels started for a job inherit ``/dev/null`` and the
+    job's ``worker.log`` instead.
+    """
+    global _PROTOCOL
+    _PROTOCOL = (os.dup(0), os.dup(1))  # not inherited by kernels (Python's dups are non-inheritable)
+    jobs, answers = os.fdopen(_PROTOCOL[0], "r"), os.fdopen(_PROTOCOL[1], "w", buffering=1)
+    silent = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(silent, 0)
+    _preimport()
+    for line in jobs:
+        job = Path(line.strip())
+        log = os.open(job / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1), os.dup2(log, 2), os.close(log)
+        try:
+            work(job)
+        except Exception:
+            traceback.print_exc()
+        sys.stdout.flush(), sys.stderr.flush()
+        answers.write(f"{job}\n")
+
+
+def _preimport():
+    """Import what students' code and the checks use, once per worker, before any fork."""
+    import IPython.core.inputtransformer2  # noqa: F401
+
+    from . import questions  # noqa: F401
+
+    for framework in ("torch", "mxnet"):
+        try:
+            __import__(framework)
+        except ImportError:
+            pass
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m poolkit.autograde")
-    parser.add_argument("step", choices=["work", "verify"])
-    parser.add_argument("path")
-    args = parser.parse_args(argv)
-    (work if args.step == "work" else verify)(args.path)
+    parser.add_argument("step", choices=["serve"])
+    parser.parse_args(argv)
+    serve()
 
 
 if __name__ == "__main__":

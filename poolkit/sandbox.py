@@ -116,6 +116,15 @@ def limit_resources(memory):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def address_space():
+    """This process's address space now, in bytes (``VmSize``)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def command(writable, memory):
     """The prefix that runs a command in this sandbox."""
     return [sys.executable, "-m", "poolkit.sandbox", "--writable", str(writable), "--memory", str(int(memory)), "--"]
