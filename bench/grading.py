@@ -14,7 +14,10 @@ from start to exit, startup and setup included:
 - ``nbgrader``: one ``nbgrader autograde ASSIGNMENT --force`` in a course
   folder of its own, which grades every student one after the other (the
   ``nbgrader generate_assignment`` before it is setup, timed apart and not
-  counted).
+  counted),
+- ``nbgrader+fb``: that autograde plus ``nbgrader generate_feedback ASSIGNMENT
+  --force`` after it, since ``poolkit grade`` writes the feedback pages too:
+  the like-for-like comparison, reported beside the plain one.
 
 From those: submissions per minute for each, the speedup of N workers over one
 (target >= 1.7 on 2 cores), and poolkit's seconds per submission with one
@@ -449,22 +452,33 @@ def bench(args, work, say):
     load = load_average()
     seconds, cpu = run(command, work / "nbgrader-autograde.log", cwd=course)
     runs["nbgrader"] = summary("nbgrader", 1, seconds, cpu, count, command, load)
+    # poolkit grade also writes every student's feedback page: nbgrader's own step for that, timed after.
+    feedback = [*tool("nbgrader", "nbgrader"), "generate_feedback", assignment, "--force"]
+    print(f"timing nbgrader feedback: (in {course}) {' '.join(feedback)}", flush=True)
+    load = load_average()
+    feedback_seconds, feedback_cpu = run(feedback, work / "nbgrader-feedback.log", cwd=course)
+    runs["nbgrader_feedback"] = summary("nbgrader+fb", 1, seconds + feedback_seconds, cpu + feedback_cpu, count, [*command, "&&", *feedback], load)
     scores["nbgrader"], max_score = nbgrader_scores(course, assignment)
     variant_scores = check_scores(students, scores, max_score)
 
     one, many, plain = runs["poolkit_1"], runs["poolkit_N"], runs["nbgrader"]
     speedup = one["seconds"] / many["seconds"]
     overhead = one["seconds_per_submission"] / plain["seconds_per_submission"]
+    like_for_like = one["seconds_per_submission"] / runs["nbgrader_feedback"]["seconds_per_submission"]
     goals = {
         "speedup": goal(f"speedup of poolkit grade with {workers} workers over 1 worker ({machine['cpu_count']} CPUs)", speedup, ">=", SPEEDUP_TARGET),
         "overhead_ratio": goal("poolkit grade's seconds per submission with 1 worker / plain nbgrader autograde's", overhead, "<=", OVERHEAD_TARGET),
+        "overhead_ratio_with_feedback": goal(
+            "the same, against nbgrader autograde + generate_feedback (both then write feedback)", like_for_like, "<=", OVERHEAD_TARGET
+        ),
     }
     say()
     for line in table(runs.values()):
         say(line)
     say(f"(cpu s/sub: CPU seconds, user and system, of the command and every process it started, per submission;")
     say(f" load: the 1-minute load average when the run started; nbgrader generate_assignment, setup not counted above: {generate_seconds:.1f} s)")
-    say(f"commands: poolkit grade {assignment} SUBMISSIONS --out DIR --workers 1 (and {workers}) --course ROOT; in a course folder: nbgrader autograde {assignment} --force")
+    say(f"commands: poolkit grade {assignment} SUBMISSIONS --out DIR --workers 1 (and {workers}) --course ROOT; in a course folder: nbgrader autograde {assignment} --force"
+        f" (nbgrader+fb: then nbgrader generate_feedback {assignment} --force)")
     say()
     say("Scores (every run agrees): " + ", ".join(f"{variant} {score:g}" for variant, score in variant_scores.items()) + f", of {max_score:g}")
     say()

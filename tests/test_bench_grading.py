@@ -18,7 +18,7 @@ pytest.importorskip("mxnet")  # one of the synthetic submissions uses it
 pytestmark = pytest.mark.xdist_group("bench_grading")
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "grading.py"
-RUNS = ["poolkit_1", "poolkit_N", "nbgrader"]
+RUNS = ["poolkit_1", "poolkit_N", "nbgrader", "nbgrader_feedback"]
 VARIANTS = ["correct-pytorch", "correct-mxnet", "partly-wrong", "blank"]
 
 
@@ -60,7 +60,7 @@ def test_runs(results):
 
 def test_targets(results):
     targets = results["targets"]
-    assert set(targets) == {"speedup", "overhead_ratio"}
+    assert set(targets) == {"speedup", "overhead_ratio", "overhead_ratio_with_feedback"}
     for goal in targets.values():
         assert positive(goal["value"]) and positive(goal["threshold"])
         assert goal["comparison"] in ("<=", ">=") and isinstance(goal["pass"], bool) and goal["description"]
