@@ -681,7 +681,6 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
     """Autograde every submission of ``assignment``; returns the path of ``grades.csv``."""
     settings = settings or Settings()
     out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     course = Path(course) if course else find_course()
     workers = workers or os.cpu_count() or 1
     if workers < 1:
@@ -691,6 +690,22 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
     # nbgrader runs `alembic` from PATH; it lives beside this Python, which may not be on PATH.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     folder = unpack(submissions, out)
+    (out / "workers").mkdir(parents=True, exist_ok=True)
+    pool = [Worker(out / "workers" / f"worker-{number + 1}.log") for number in range(workers)]
+    try:
+        for worker in pool:
+            worker.start()  # they import the frameworks while nbgrader generates the assignment
+        grades = _grade_all(assignment, folder, out, course, settings, pool)
+    except BaseException:  # an error, or Ctrl-C: leave no worker behind
+        for worker in pool:
+            worker.stop(kill=True)
+        raise
+    for worker in pool:
+        worker.stop()
+    return grades
+
+
+def _grade_all(assignment, folder, out, course, settings, pool):
     names = generate(course, assignment, out)
     if len(names) != 1:
         raise ValueError(f"assignment {assignment!r} must have exactly one notebook, found {names}")
@@ -700,8 +715,8 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
         raise FileNotFoundError(f"no <student_id>/ folders in {folder}")
     progress = Progress(len(found), f"grading {assignment}")
     idle = queue.Queue()
-    for number in range(workers):
-        idle.put(Worker(out / "workers" / f"worker-{number + 1}.log"))
+    for worker in pool:
+        idle.put(worker)
 
     def run(submission):
         worker = idle.get()
@@ -710,8 +725,7 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
         finally:
             idle.put(worker)
 
-    (out / "workers").mkdir(exist_ok=True)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=len(pool)) as threads:
         running = {}
         for student, path, flags in found:
             if path is None:
@@ -723,7 +737,7 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
                 record_empty(out, assignment, student, notebook, submission.flags)
                 progress.step(student)
                 continue
-            running[pool.submit(run, submission)] = submission
+            running[threads.submit(run, submission)] = submission
         for future in as_completed(running):
             submission = running[future]
             try:
@@ -735,8 +749,6 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
                 print(f"\nerror: grading {submission.student} failed: {error}", file=sys.stderr)
                 _save_flags(out, assignment, submission.student, submission.flags | {"grader-error"})
             progress.step(submission.student)
-    while not idle.empty():
-        idle.get().stop()
     progress.close()
     return write_grades(out, assignment)
 
