@@ -54,6 +54,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model, load_average
 
 import poolkit
 
@@ -448,23 +449,6 @@ def machine_info(mxnet_pool):
         "poolkit": importlib.metadata.version("poolkit"),
     }
     return info
-
-
-def load_average():
-    """The 1, 5 and 15 minute load averages (Unix), else None."""
-    return [round(load, 2) for load in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
-def cpu_model():
-    """The CPU's model name from /proc/cpuinfo (Linux), else None."""
-    try:
-        with open("/proc/cpuinfo") as lines:
-            for line in lines:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 def main(argv=None):

@@ -77,6 +77,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model, load_average
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 COUNT, QUICK_COUNT = 40, 2
@@ -357,23 +359,6 @@ def machine_info():
         "poolkit": version("poolkit"),
         "landlock_abi": sandbox.landlock_abi(),
     }
-
-
-def load_average():
-    """The 1, 5 and 15 minute load averages (Unix), else None."""
-    return [round(load, 2) for load in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
-def cpu_model():
-    """The CPU's model name from /proc/cpuinfo (Linux), else None."""
-    try:
-        with open("/proc/cpuinfo") as lines:
-            for line in lines:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 def summary(name, workers, seconds, cpu, count, command, load_start):

@@ -3,16 +3,11 @@
 Only the structure and the sign of the numbers are checked, never a time.
 """
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from benchmarks import quick_results
 
 pytest.importorskip("torch")  # the benchmark's reference
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "cpu.py"
 IMPLEMENTATIONS = ["naive", "numpy", "numba", "torch", "mxnet", "copy"]
 RATIOS = ["numpy/torch", "numba/torch", "numba/mxnet", "numba/copy", "mxnet/torch", "naive/numpy"]
 
@@ -23,12 +18,7 @@ def positive(value):
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench") / "cpu.json"
-    run = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "Acceptance numbers" in out.with_suffix(".txt").read_text()
-    assert "Acceptance numbers" in run.stdout
-    return json.loads(out.read_text())
+    return quick_results("cpu.py", tmp_path_factory.mktemp("bench") / "cpu.json")
 
 
 def test_top_level_structure(results):

@@ -3,12 +3,8 @@
 Only the structure and the sign of the numbers are checked, never a time.
 """
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from benchmarks import quick_results
 
 pytest.importorskip("nbgrader")
 pytest.importorskip("torch")
@@ -17,7 +13,6 @@ pytest.importorskip("mxnet")  # one of the synthetic submissions uses it
 # Every test reads the one benchmark run: under pytest-xdist (--dist loadgroup) they share a worker, so it runs once.
 pytestmark = pytest.mark.xdist_group("bench_grading")
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "grading.py"
 RUNS = ["poolkit_1", "poolkit_N", "nbgrader", "nbgrader_feedback"]
 VARIANTS = ["correct-pytorch", "correct-mxnet", "partly-wrong", "blank"]
 
@@ -28,12 +23,7 @@ def positive(value):
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench") / "grading.json"
-    run = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "Acceptance numbers" in out.with_suffix(".txt").read_text()
-    assert "Acceptance numbers" in run.stdout
-    return json.loads(out.read_text())
+    return quick_results("grading.py", tmp_path_factory.mktemp("bench") / "grading.json")
 
 
 def test_top_level_structure(results):
