@@ -73,7 +73,7 @@ class Submission:
     notebook: str  # the assignment's notebook name, without .ipynb
     job: Path  # the worker's folder
     flags: set = field(default_factory=set)
-    keys: dict = field(default_factory=dict)  # test cell grade_id -> question key
+    questions: list = field(default_factory=list)  # its test cells' grade_ids, which are the questions' keys
 
 
 # --- the course and the submissions --------------------------------------------
@@ -285,7 +285,7 @@ def work(job_dir):
     cells = [cell.source for index, cell in enumerate(nb.cells) if cell.cell_type == "code" and not is_test_cell(cell) and index not in skipped]
     # A test cell that timed out or killed the kernel already scored 0: nothing to confirm.
     failed = {_grade_id(nb.cells[index]) for index in skipped}
-    keys = sorted({key for grade_id, key in job["keys"].items() if grade_id not in failed})
+    keys = [key for key in job["questions"] if key not in failed]
     verified = confirm(cells, keys, scratch, env, settings)
     result = {"notebook": graded, "events": [[event.kind, event.cell] for event in events], "verified": verified}
     (job_dir / "result.json.part").write_text(json.dumps(result))
@@ -474,16 +474,16 @@ def record(out, assignment, submission, result):
         gb.update_or_create_submission(assignment, submission.student)
     SaveAutoGrades().preprocess(nb, resources)
     with Gradebook(_db_url(out)) as gb:
-        for grade_id, key in submission.keys.items():
+        for key in submission.questions:
             confirmed = result["verified"].get(key)
-            grade = gb.find_grade(grade_id, submission.notebook, assignment, submission.student)
-            if confirmed is not None and grade.auto_score is not None and grade.auto_score > confirmed["points"] + 1e-9:
+            if confirmed is None:  # its cell timed out or killed the kernel: already 0
+                continue
+            grade = gb.find_grade(key, submission.notebook, assignment, submission.student)
+            if grade.auto_score is not None and grade.auto_score > confirmed["points"] + 1e-9:
                 grade.auto_score = confirmed["points"]
-                flags.add(f"unconfirmed:{grade_id}")
-        for grade_id, key in submission.keys.items():
-            confirmed = result["verified"].get(key, {"failures": []})
-            if any("the pooling this exercise asks you to write yourself" in failure for failure in confirmed["failures"]):
-                flags.add(f"framework-pooling:{grade_id}")
+                flags.add(f"unconfirmed:{key}")
+            if any(grading.FORBIDDEN_POOLING in failure for failure in confirmed["failures"]):
+                flags.add(f"framework-pooling:{key}")
         gb.db.commit()
     _save_flags(out, assignment, submission.student, flags)
     graded = Path(out) / "autograded" / submission.student / assignment / f"{submission.notebook}.ipynb"
@@ -510,7 +510,7 @@ def _valid_score(cell):
     return True
 
 
-def record_empty(out, assignment, student, notebooks_, flags):
+def record_empty(out, assignment, student, flags):
     """A student with nothing gradable: every grade 0, with the reason in the flags."""
     from nbgrader.api import Gradebook
 
@@ -609,12 +609,12 @@ def prepare(out, assignment, notebook, student, path, flags, settings):
     submission.flags.update(f"test-edited:{name}" for name in edited)
     from .questions import QUESTIONS
 
-    submission.keys = {_grade_id(cell): _grade_id(cell) for cell in nb.cells if is_test_cell(cell) and _grade_id(cell) in QUESTIONS}
+    submission.questions = [_grade_id(cell) for cell in nb.cells if is_test_cell(cell) and _grade_id(cell) in QUESTIONS]
     for extra in (Path(out) / "course" / "release" / assignment).iterdir():
         if extra.suffix != ".ipynb" and extra.is_file():
             shutil.copy(extra, job / "scratch" / extra.name)
     nbformat.write(nb, job / "submitted.ipynb")
-    (job / "job.json").write_text(json.dumps({"settings": vars(settings), "keys": submission.keys}))
+    (job / "job.json").write_text(json.dumps({"settings": vars(settings), "questions": submission.questions}))
     return submission, True
 
 
@@ -729,12 +729,12 @@ def _grade_all(assignment, folder, out, course, settings, pool):
         running = {}
         for student, path, flags in found:
             if path is None:
-                record_empty(out, assignment, student, notebook, flags)
+                record_empty(out, assignment, student, flags)
                 progress.step(student)
                 continue
             submission, runnable = prepare(out, assignment, notebook, student, path, flags, settings)
             if not runnable:
-                record_empty(out, assignment, student, notebook, submission.flags)
+                record_empty(out, assignment, student, submission.flags)
                 progress.step(student)
                 continue
             running[threads.submit(run, submission)] = submission

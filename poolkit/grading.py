@@ -41,6 +41,7 @@ from typing import Callable, Mapping, Optional
 import numpy as np
 
 FRAMEWORKS = ("pytorch", "mxnet")
+FORBIDDEN_POOLING = "the pooling this exercise asks you to write yourself"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _LIBRARY_DIRS = tuple(sorted({os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, sys.exec_prefix)}))
 
@@ -339,7 +340,7 @@ def call_case(question, function, case, framework):
         except Exception as error:  # the student's bug, reported; the grading goes on
             return None, describe_exception(error)
     if used:
-        return None, f"used {used[0]}, the pooling this exercise asks you to write yourself: not credited"
+        return None, f"used {used[0]}, {FORBIDDEN_POOLING}: not credited"
     if question.line_budget and lines[0] > question.line_budget:
         return None, (
             f"ran {lines[0]} lines of Python for this case (at most {question.line_budget}): "
