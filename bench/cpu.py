@@ -54,9 +54,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model, load_average
 
 import poolkit
+
+from machine import cpu_model, load_average
 
 SHAPES = [(1, 1, 8, 8), (1, 1, 64, 64), (8, 32, 56, 56), (32, 64, 112, 112)]
 QUICK_SHAPES = SHAPES[:2]

@@ -337,7 +337,7 @@ def table(rows):
 
 
 def machine_info():
-    from poolkit import sandbox
+    from poolkit.grader import sandbox
 
     def version(name):
         try:
@@ -403,7 +403,7 @@ def bench(args, work, say):
 
     # Setup, untimed: the libraries in the page cache, the release, the submissions.
     if not args.quick:  # the smoke test skips it: its times are not worth the seconds
-        run([sys.executable, "-c", "import torch, mxnet, nbgrader, poolkit.grading, nbconvert"], work / "warmup.log")
+        run([sys.executable, "-c", "import torch, mxnet, nbgrader, poolkit.grader.checks, nbconvert"], work / "warmup.log")
     course = work / "nbgrader"
     nbgrader_course(course, assignment)
     generate_seconds, _ = run([*tool("nbgrader", "nbgrader"), "generate_assignment", assignment, "--force"], work / "nbgrader-generate.log", cwd=course)
@@ -418,7 +418,7 @@ def bench(args, work, say):
 
     # The timed runs, one after another.
     runs, scores, flags = {}, {}, {}
-    poolkit = tool("poolkit", "poolkit.cli")
+    poolkit = tool("poolkit", "poolkit.grader.cli")
     for key, n in (("poolkit_1", 1), ("poolkit_N", workers)):
         out = work / key  # a fresh output folder for each run
         command = [*poolkit, "grade", assignment, submissions, "--out", out, "--workers", str(n), "--course", ROOT]
@@ -460,7 +460,7 @@ def bench(args, work, say):
     say()
     for line in table(runs.values()):
         say(line)
-    say(f"(cpu s/sub: CPU seconds, user and system, of the command and every process it started, per submission;")
+    say("(cpu s/sub: CPU seconds, user and system, of the command and every process it started, per submission;")
     say(f" load: the 1-minute load average when the run started; nbgrader generate_assignment, setup not counted above: {generate_seconds:.1f} s)")
     say(f"commands: poolkit grade {assignment} SUBMISSIONS --out DIR --workers 1 (and {workers}) --course ROOT; in a course folder: nbgrader autograde {assignment} --force"
         f" (nbgrader+fb: then nbgrader generate_feedback {assignment} --force)")

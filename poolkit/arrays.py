@@ -6,19 +6,25 @@ back into the same kind, on the same device. Neither framework is imported
 unless the input is one of its arrays.
 """
 
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
 import numpy as np
 
+from . import spec
 
-def _framework(x):
+
+def _framework(x: Any) -> str:
     return type(x).__module__.split(".", 1)[0]
 
 
-def on_device(x):
+def on_device(x: Any) -> bool:
     """Whether ``x`` lives on a CUDA device (a torch CUDA tensor, a CuPy or numba device array)."""
     return hasattr(x, "__cuda_array_interface__") or (_framework(x) == "numba" and hasattr(x, "copy_to_host"))
 
 
-def nbytes(x):
+def nbytes(x: Any) -> int:
     """The size of ``x``'s data in bytes, for any supported kind of array (0 for anything else)."""
     try:
         return int(np.prod(x.shape)) * np.dtype(str(x.dtype).replace("torch.", "")).itemsize
@@ -26,11 +32,20 @@ def nbytes(x):
         return 0
 
 
-def arrange(array, axes):
+def is_contiguous(x: Any) -> bool:
+    """Whether ``x``'s elements lie in row-major order in memory (MXNet's always do)."""
+    if isinstance(x, np.ndarray):
+        return bool(x.flags.c_contiguous)
+    if _framework(x) == "torch" and hasattr(x, "is_contiguous"):
+        return bool(x.is_contiguous())
+    return _framework(x) == "mxnet"
+
+
+def arrange(array: Any, axes: Sequence[int | None]) -> Any:
     """A view of ``array`` whose axis k is ``array``'s axis ``axes[k]`` (None: a new
     axis of length 1); axes of ``array`` not listed must have length 1.
 
-    Works on NumPy arrays here and on device arrays in :mod:`poolkit.cuda`.
+    Works on NumPy arrays here and on device arrays in :mod:`poolkit.backends.cuda`.
 
     Examples
     --------
@@ -43,7 +58,7 @@ def arrange(array, axes):
     return view[tuple(np.newaxis if axis is None else slice(None) for axis in axes)]
 
 
-def to_numpy(name, label, x):
+def to_numpy(name: str, label: str, x: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     """Return ``(array, back)``: ``x`` as a NumPy array, and a function that
     turns a NumPy result into the kind of array ``x`` was.
 
@@ -64,8 +79,8 @@ def to_numpy(name, label, x):
         import torch
 
         if isinstance(x, torch.Tensor):
-            if x.dtype in (torch.bfloat16, torch.complex32) or x.is_complex() or x.dtype == torch.bool:
-                raise TypeError(f"{name} needs a real floating-point or integer {label}, got {label} with dtype {x.dtype}")
+            # NumPy has no bfloat16: refuse such tensors before converting them.
+            spec.check_tensor_dtype(name, label, str(x.dtype))
             device = x.device
             return x.detach().cpu().numpy(), lambda result: torch.from_numpy(np.ascontiguousarray(result)).to(device)
     if framework == "mxnet":
@@ -74,4 +89,4 @@ def to_numpy(name, label, x):
         if isinstance(x, mx.nd.NDArray):
             context = x.context
             return x.asnumpy(), lambda result: mx.nd.array(result, ctx=context, dtype=result.dtype)
-    raise TypeError(f"{name}: {label} must be a NumPy array, a torch tensor or an MXNet NDArray, got {label} of type {type(x).__name__}")
+    raise spec.array_kind_error(name, label, x)

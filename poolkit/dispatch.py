@@ -1,11 +1,34 @@
-"""Validate once, dispatch to a backend: what every public function does first.
+"""Validate once, choose the backend, and let an observer see every call.
 
-:class:`Call` reads the input array (any supported kind), checks its dtype and
-layout, puts it in the (N, C, *spatial) form the backends take, picks the
-backend, and turns the backend's results back into the caller's layout and kind.
+:class:`Call` is what every public function does first: it reads the input
+array (any supported kind), checks its dtype and layout (:mod:`poolkit.spec`),
+puts it in the (N, C, *spatial) form the backends take, chooses the backend
+(:func:`auto_backend` is ``backend="auto"``'s rule, the only place it lives),
+and turns the backend's results back into the caller's layout and kind.
+
+The hook
+--------
+:func:`observe` registers a callback that receives the name of every call
+into pooling code made while it is registered: ``"poolkit.max_pool2d"`` for a
+public function, and ``"poolkit.backends.numpy_.pool"`` (say) for every
+backend entry point, which :func:`entry_point` wraps, so that a backend module
+called directly is seen too. The grader uses it to refuse credit for
+poolkit's own pooling where an exercise is to write it.
+
+>>> import numpy as np, poolkit
+>>> with observe() as seen:
+...     _ = poolkit.max_pool2d(np.zeros((1, 4, 4)), 2)
+>>> seen
+['poolkit.max_pool2d', 'poolkit.backends.numpy_.pool']
 """
 
+from __future__ import annotations
+
+import contextlib
+import functools
 import importlib
+from types import ModuleType
+from typing import Any, Callable, Iterator, TypeVar
 
 from . import arrays, spec
 
@@ -17,10 +40,56 @@ BACKENDS = {"naive": "naive", "numpy": "numpy_", "numba": "numba_", "cuda": "cud
 #: (below it, numba's call overhead outweighs what it saves).
 AUTO_NUMBA_BYTES = 1 << 20
 
+_observers: list[Callable[[str], None]] = []
 
-def _module(name, backend):
+
+@contextlib.contextmanager
+def observe(callback: Callable[[str], None] | None = None) -> Iterator[list[str]]:
+    """Within the block, pass the name of every pooling call to ``callback``.
+
+    Yields the list of names seen (also filled when ``callback`` is given).
+    Blocks nest; each sees the calls made while it is open.
+    """
+    seen: list[str] = []
+
+    def record(name: str) -> None:
+        seen.append(name)
+        if callback is not None:
+            callback(name)
+
+    _observers.append(record)
     try:
-        module = importlib.import_module(f"poolkit.{BACKENDS[backend]}")
+        yield seen
+    finally:
+        _observers.remove(record)
+
+
+def notify(name: str) -> None:
+    """Tell every registered observer that ``name`` is being called."""
+    for callback in tuple(_observers):
+        callback(name)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def entry_point(function: F) -> F:
+    """Mark a backend function as an entry point: each call is reported to the observers first."""
+    name = f"{function.__module__}.{function.__name__}"
+
+    @functools.wraps(function)
+    def entry(*args: Any, **kwargs: Any) -> Any:
+        if _observers:
+            notify(name)
+        return function(*args, **kwargs)
+
+    return entry  # type: ignore[return-value]
+
+
+def load_backend(name: str, backend: str) -> ModuleType:
+    """The module of ``backend`` (a valid name), for public function ``name``'s errors."""
+    try:
+        module = importlib.import_module(f"poolkit.backends.{BACKENDS[backend]}")
     except ImportError as error:
         raise ValueError(
             f"{name}: backend={backend!r} needs numba, which cannot be imported ({error}); "
@@ -31,25 +100,24 @@ def _module(name, backend):
     return module
 
 
-def choose_backend(name, backend, x):
-    """The backend module for ``backend`` and input ``x``.
+def auto_backend(x: Any, layout: str | None) -> str:
+    """What ``backend="auto"`` runs ``x`` on, in user layout ``layout``.
 
-    "auto" picks cuda for device arrays, numba for host arrays of at least
-    :data:`AUTO_NUMBA_BYTES` when numba is installed, and numpy otherwise
-    (:class:`Call` then turns numba into numpy for channels-last arrays).
+    cuda for device arrays; numba for channels-first, contiguous host arrays of
+    at least :data:`AUTO_NUMBA_BYTES` when numba can be imported (its kernels
+    walk (N, C) planes along memory: on the strided planes of a channels-last
+    array NumPy's whole-array passes are 5x faster); numpy otherwise.
     """
-    if backend == "auto":
-        if arrays.on_device(x):
-            return _module(name, "cuda")
-        if arrays.nbytes(x) >= AUTO_NUMBA_BYTES:
-            try:
-                return _module(name, "numba")
-            except ValueError:  # numba is not installed: NumPy it is
-                pass
-        return _module(name, "numpy")
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"{name}: backend must be one of {('auto', *BACKENDS)}, got backend={backend!r}")
-    return _module(name, backend)
+    if arrays.on_device(x):
+        return "cuda"
+    channels_last = isinstance(layout, str) and layout.endswith("C")
+    if not channels_last and arrays.nbytes(x) >= AUTO_NUMBA_BYTES and arrays.is_contiguous(x):
+        try:
+            load_backend("auto", "numba")
+            return "numba"
+        except ValueError:  # numba is not installed: NumPy it is
+            pass
+    return "numpy"
 
 
 class Call:
@@ -57,41 +125,45 @@ class Call:
     arrays for the cuda backend), a backend chosen, and results turned back into
     ``x``'s layout and kind."""
 
-    def __init__(self, name, x, dims, layout, backend, *, integers, label="x", batch_optional=True, empty_channels=False):
+    def __init__(
+        self,
+        name: str,
+        x: Any,
+        dims: int,
+        layout: str | None,
+        backend: str,
+        *,
+        integers: bool,
+        label: str = "x",
+        batch_optional: bool = True,
+        empty_channels: bool | str = False,
+    ) -> None:
+        notify(f"poolkit.{name}")
         self.name = name
-        self.backend = choose_backend(name, backend, x)
-        self._read = getattr(self.backend, "read", arrays.to_numpy)
-        self._arrange = getattr(self.backend, "arrange", arrays.arrange)
-        array, self._back = self._read(name, label, x)
+        spec.check_backend(name, backend, tuple(BACKENDS))
+        self.backend = load_backend(name, auto_backend(x, layout) if backend == "auto" else backend)
+        array, self._back = self.backend.read(name, label, x)
         spec.check_dtype(name, label, array, integers)
         self.layout = spec.input_layout(name, label, array, dims, layout, batch_optional=batch_optional, empty_channels=empty_channels)
-        self.x = self._arrange(array, self.layout.internal_axes(array.ndim))
+        self.x = self.backend.arrange(array, self.layout.internal_axes(array.ndim))
         self.dtype = array.dtype
-        if backend == "auto" and self.backend.__name__ == "poolkit.numba_" and not self.x.flags.c_contiguous:
-            # numba's kernels walk (N, C) planes along memory; in a channels-last
-            # array those are strided, and NumPy's whole-array passes are 5x faster.
-            self.backend = _module(name, "numpy")
 
     @property
-    def spatial(self):
-        return self.x.shape[2:]
+    def spatial(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[2:])
 
-    def companion(self, label, value, shape, *, integers):
+    def companion(self, label: str, value: Any, shape: tuple[int, ...], *, integers: bool) -> Any:
         """Read a second array argument, which must have ``shape`` in the internal layout."""
-        array, _ = self._read(self.name, label, value)
-        if (array.dtype.kind not in "iu") if integers else (array.dtype.kind != "f"):
-            kind = "an integer" if integers else "a floating-point"
-            raise TypeError(f"{self.name}: {label} must be {kind} array, got {label} with dtype {array.dtype}")
+        array, _ = self.backend.read(self.name, label, value)
         expected = tuple(shape[axis] for axis in self.layout.user_axes(len(shape)))
-        if array.shape != expected:
-            raise ValueError(f"{self.name}: {label} must have shape {expected}, got {label} with shape {array.shape}")
-        return self._arrange(array, self.layout.internal_axes(array.ndim))
+        spec.check_companion(self.name, label, array, expected, integers)
+        return self.backend.arrange(array, self.layout.internal_axes(array.ndim))
 
     @property
-    def accumulator(self):
+    def accumulator(self) -> Any:
         """The dtype in which the backends add up windows of this input."""
         return spec.accumulator_dtype(self.dtype)
 
-    def result(self, out):
+    def result(self, out: Any) -> Any:
         """A backend's result in the caller's layout and kind of array."""
-        return self._back(self._arrange(out, self.layout.user_axes(out.ndim)))
+        return self._back(self.backend.arrange(out, self.layout.user_axes(out.ndim)))

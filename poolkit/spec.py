@@ -12,6 +12,10 @@ floating-point input; ``lp_pool``'s ``norm_type`` may not be 0 or NaN;
 ``max_unpool`` refuses a non-positive kernel or negative padding; integer input
 is also accepted by adaptive max pooling and ``max_unpool``; and every
 ``avg_pool`` takes ``divisor_override`` (PyTorch's 1-D one has none).
+
+MXNet's ``mx.nd.Pooling`` has conventions of its own (stride 1 by default,
+``pooling_convention``, oneDNN's limit on the padding): :func:`mxnet_window`
+and :func:`check_mxnet_pooling` hold them.
 """
 
 from __future__ import annotations
@@ -21,8 +25,16 @@ import math
 import numbers
 from dataclasses import dataclass
 from itertools import product
+from typing import Any, Iterator, Sequence
 
 import numpy as np
+
+#: An int, or a tuple of 1 or ``dims`` ints: how kernel sizes, strides and paddings are given.
+Size = int | Sequence[int]
+#: Adaptive bins per spatial axis: ``(starts, ends)`` arrays (:func:`adaptive_bins`).
+Bins = list[tuple[np.ndarray, np.ndarray]]
+#: For each window offset that reads some input: the offset, and the output and input indices it pairs.
+TapPlan = tuple[tuple[tuple[int, ...], tuple[Any, ...], tuple[Any, ...]], ...]
 
 #: Accepted layouts per number of spatial dimensions: channels first, then last.
 LAYOUTS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
@@ -32,7 +44,7 @@ LAYOUTS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
 INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
 
 
-def as_int(name, value, limit=INT32_MAX):
+def as_int(name: str, value: object, limit: int = INT32_MAX) -> int:
     """Return ``value`` as a Python int, or raise naming ``name``.
 
     Values beyond ``limit`` are refused as PyTorch refuses them, rather than
@@ -45,7 +57,7 @@ def as_int(name, value, limit=INT32_MAX):
     return int(value)
 
 
-def as_tuple(name, value, dims):
+def as_tuple(name: str, value: object, dims: int) -> tuple[int, ...]:
     """Expand an int, or a tuple of 1 or ``dims`` ints, to a tuple of ``dims`` ints.
 
     Examples
@@ -67,18 +79,18 @@ def as_tuple(name, value, dims):
     return (as_int(name, value),) * dims
 
 
-def check_bool(name, value):
+def check_bool(name: str, value: object) -> None:
     """Raise TypeError unless ``value`` is a bool."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {name}={value!r}")
 
 
-def _require(condition, message):
+def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
 
 
-def _conv_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+def _conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
     """PyTorch's output length along one axis (may be < 1; the caller checks)."""
     span = size + 2 * padding - dilation * (kernel - 1) - 1
     if ceil_mode:
@@ -90,7 +102,7 @@ def _conv_output_size(size, kernel, stride, padding, dilation, ceil_mode):
     return span // stride + 1
 
 
-def _check_geometry(kernel, stride, padding, dilation):
+def _check_geometry(kernel: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...]) -> None:
     _require(all(k > 0 for k in kernel), f"kernel_size must be positive, got kernel_size={kernel}")
     _require(all(s > 0 for s in stride), f"stride must be positive, got stride={stride}")
     _require(all(d > 0 for d in dilation), f"dilation must be positive, got dilation={dilation}")
@@ -101,7 +113,9 @@ def _check_geometry(kernel, stride, padding, dilation):
     )
 
 
-def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def pool_output_size(
+    size: Size, kernel_size: Size, stride: Size | None = None, padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False
+) -> int | tuple[int, ...]:
     """Length of the pooled output along each axis, with PyTorch's rule.
 
     ``out = floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``,
@@ -144,7 +158,9 @@ def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, ceil
     return window.out_size if isinstance(size, (tuple, list)) else window.out_size[0]
 
 
-def make_window(in_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, fits_kernel=False):
+def make_window(
+    in_size: Sequence[int], kernel_size: object, stride: object = None, padding: object = 0, dilation: object = 1, ceil_mode: object = False, *, fits_kernel: bool = False
+) -> Window:
     """Validate PyTorch-style pooling parameters for an input of spatial size ``in_size``.
 
     ``fits_kernel`` adds PyTorch's extra rule for 3-D average pooling: the
@@ -188,24 +204,24 @@ class Window:
     [1, 2, 3]
     """
 
-    in_size: tuple
-    kernel: tuple
-    stride: tuple
-    padding: tuple
-    dilation: tuple
-    out_size: tuple
+    in_size: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    out_size: tuple[int, ...]
 
     @property
-    def dims(self):
+    def dims(self) -> int:
         return len(self.in_size)
 
-    def taps(self, axis, o):
+    def taps(self, axis: int, o: int) -> list[int]:
         """Input positions inside the input that window ``o`` covers along ``axis``."""
         first = o * self.stride[axis] - self.padding[axis]
         points = (first + j * self.dilation[axis] for j in range(self.kernel[axis]))
         return [i for i in points if 0 <= i < self.in_size[axis]]
 
-    def tap_span(self, axis, j):
+    def tap_span(self, axis: int, j: int) -> tuple[slice, slice] | None:
         """The outputs whose tap ``j`` falls inside the input along ``axis``.
 
         Returns ``(out_slice, in_slice)`` pairing those outputs with the input
@@ -219,14 +235,17 @@ class Window:
         start = lo * s + shift
         return slice(lo, hi + 1), slice(start, start + (hi - lo) * s + 1, s)
 
-    def tap_spans(self, offsets):
+    def tap_spans(self, offsets: Sequence[int]) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
         """:meth:`tap_span` for one window offset on every axis, or ``None``."""
-        spans = [self.tap_span(axis, j) for axis, j in enumerate(offsets)]
-        if any(span is None for span in spans):
-            return None
+        spans = []
+        for axis, j in enumerate(offsets):
+            span = self.tap_span(axis, j)
+            if span is None:
+                return None
+            spans.append(span)
         return tuple(s[0] for s in spans), tuple(s[1] for s in spans)
 
-    def tap_plan(self):
+    def tap_plan(self) -> TapPlan:
         """``(offsets, out_index, in_index)`` for every window offset that reads
         some input, in row-major order; the indices select ``[..., spans]``.
 
@@ -234,12 +253,12 @@ class Window:
         """
         return _tap_plan(self)
 
-    def flat_tap_index(self, offsets):
+    def flat_tap_index(self, offsets: Sequence[int]) -> np.ndarray:
         """In-plane flat index read by tap ``offsets`` of every window, shape ``out_size``."""
         coords = [np.arange(o) * s - p + j * d for o, s, p, j, d in zip(self.out_size, self.stride, self.padding, offsets, self.dilation)]
         return flat_index(coords, self.in_size)
 
-    def first_inside_index(self):
+    def first_inside_index(self) -> np.ndarray:
         """Flat index of each window's first tap that lies inside the input.
 
         PyTorch's max pooling starts from it, so that a window of ``-inf`` (or of
@@ -255,7 +274,7 @@ class Window:
             inside.append((first < size).astype(np.int64))
         return np.where(_outer_product(inside) > 0, flat_index(coords, self.in_size), -1)
 
-    def sizes(self, include_pad, clamp=True):
+    def sizes(self, include_pad: bool, clamp: bool = True) -> np.ndarray:
         """Number of elements each window averages over, shape ``out_size``.
 
         With ``include_pad`` the window counts explicit padding but stops at the
@@ -274,7 +293,7 @@ class Window:
 
 
 @functools.lru_cache(maxsize=256)
-def _tap_plan(window):
+def _tap_plan(window: Window) -> TapPlan:
     plan = []
     for offsets in window_offsets(window.kernel):
         spans = window.tap_spans(offsets)
@@ -283,18 +302,20 @@ def _tap_plan(window):
     return tuple(plan)
 
 
-def flat_index(coords, in_size):
+def flat_index(coords: Sequence[np.ndarray], in_size: Sequence[int]) -> np.ndarray:
     """Row-major flat index in a plane of ``in_size`` for per-axis coordinate vectors."""
     strides = [math.prod(in_size[axis + 1:]) for axis in range(len(in_size))]
-    grids = np.ix_(*coords)
-    return sum(g * st for g, st in zip(grids, strides)).astype(np.int64)
+    index = np.zeros([len(c) for c in coords], np.int64)
+    for grid, stride in zip(np.ix_(*coords), strides):
+        index = index + grid * stride
+    return index
 
 
-def _outer_product(vectors):
-    return math.prod(np.ix_(*vectors)) if vectors else np.ones(())
+def _outer_product(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    return np.asarray(math.prod(np.ix_(*vectors))) if vectors else np.ones(())
 
 
-def adaptive_bins(in_size, output_size):
+def adaptive_bins(in_size: Sequence[int], output_size: Sequence[int]) -> Bins:
     """Bin bounds of adaptive pooling, per axis: ``(starts, ends)`` arrays.
 
     Bin ``i`` of ``O`` over ``L`` inputs is ``[floor(i*L/O), ceil((i+1)*L/O))``,
@@ -313,7 +334,7 @@ def adaptive_bins(in_size, output_size):
     return bins
 
 
-def adaptive_output_size(in_size, output_size):
+def adaptive_output_size(in_size: Sequence[int], output_size: object) -> tuple[int, ...]:
     """Validate adaptive pooling's ``output_size``; ``None`` entries (2-D and 3-D) keep the input size."""
     dims = len(in_size)
     if isinstance(output_size, (tuple, list)):
@@ -327,7 +348,7 @@ def adaptive_output_size(in_size, output_size):
     return sizes
 
 
-def check_dtype(name, label, array, integers):
+def check_dtype(name: str, label: str, array: Any, integers: bool) -> None:
     """Raise TypeError unless ``array`` holds floats (or ints, when ``integers``)."""
     kinds = "fiu" if integers else "f"
     if array.dtype.kind not in kinds:
@@ -342,15 +363,15 @@ class Layout:
     batched: bool
     channels_last: bool
 
-    def internal_axes(self, ndim):
+    def internal_axes(self, ndim: int) -> list[int | None]:
         """For each axis of the (N, C, *spatial) view, the user's axis it is
         (None: the batch axis that unbatched input lacks)."""
-        axes = list(range(ndim))
+        axes: list[int | None] = list(range(ndim))
         if self.channels_last:
             axes.insert(1 if self.batched else 0, axes.pop())
         return axes if self.batched else [None, *axes]
 
-    def user_axes(self, ndim):
+    def user_axes(self, ndim: int) -> list[int]:
         """For each axis of the user's layout, the axis of an ``ndim``-D (N, C, *spatial) view."""
         axes = list(range(ndim))
         if self.channels_last:
@@ -358,7 +379,9 @@ class Layout:
         return axes if self.batched else axes[1:]
 
 
-def input_layout(name, label, x, dims, layout, *, batch_optional=True, empty_channels=False):
+def input_layout(
+    name: str, label: str, x: Any, dims: int, layout: str | None, *, batch_optional: bool = True, empty_channels: bool | str = False
+) -> Layout:
     """Check ``x``'s number of dimensions and layout; return its :class:`Layout`.
 
     Unbatched input is ``(C, *spatial)`` (or ``(*spatial, C)`` channels-last).
@@ -384,21 +407,17 @@ def input_layout(name, label, x, dims, layout, *, batch_optional=True, empty_cha
     return result
 
 
-def window_offsets(kernel):
+def window_offsets(kernel: Sequence[int]) -> Iterator[tuple[int, ...]]:
     """Every offset inside a window of shape ``kernel``, in row-major order."""
     return product(*(range(k) for k in kernel))
 
 
-#: Window reductions the backends implement; average and Lp pooling are built on "sum".
-REDUCTIONS = ("max", "min", "sum")
-
-
-def accumulator_dtype(dtype):
+def accumulator_dtype(dtype: Any) -> np.dtype[Any]:
     """Sums run in float32 for float16 input, as PyTorch's CPU kernels do."""
     return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
 
 
-def start_value(op, dtype, nan):
+def start_value(op: str, dtype: Any, nan: str) -> Any:
     """The value a window's running max, min or sum starts from.
 
     With ``nan="propagate"`` (PyTorch) max starts from ``-inf``, so a window
@@ -413,12 +432,12 @@ def start_value(op, dtype, nan):
     return -np.inf if op == "max" else np.inf
 
 
-def adaptive_bin_sizes(bins):
+def adaptive_bin_sizes(bins: Bins) -> np.ndarray:
     """Number of elements in every adaptive bin, shape ``output_size``."""
     return _outer_product([ends - starts for starts, ends in bins])
 
 
-def unpool_output_size(in_size, kernel_size, stride, padding, output_size):
+def unpool_output_size(in_size: Sequence[int], kernel_size: object, stride: object, padding: object, output_size: object) -> tuple[int, ...]:
     """Validate ``max_unpool``'s parameters; return the output's spatial size.
 
     The default output is what max pooling with these parameters inverts,
@@ -450,3 +469,129 @@ def unpool_output_size(in_size, kernel_size, stride, padding, output_size):
         f"unpool input size {tuple(in_size)} to {size}",
     )
     return size
+
+
+# --- the checks the public functions make beyond the window ---------------------
+
+
+def check_backend(name: str, backend: object, choices: tuple[str, ...]) -> None:
+    """Raise ValueError unless ``backend`` is "auto" or one of ``choices``."""
+    if not isinstance(backend, str) or (backend != "auto" and backend not in choices):
+        raise ValueError(f"{name}: backend must be one of {('auto', *choices)}, got backend={backend!r}")
+
+
+def check_tensor_dtype(name: str, label: str, dtype: str) -> None:
+    """Refuse a torch tensor's dtype that NumPy cannot hold or pooling cannot order (``dtype`` as torch prints it)."""
+    if dtype in ("torch.bfloat16", "torch.complex32", "torch.bool") or "complex" in dtype:
+        raise TypeError(f"{name} needs a real floating-point or integer {label}, got {label} with dtype {dtype}")
+
+
+def array_kind_error(name: str, label: str, x: object) -> TypeError:
+    """The error for an argument that is no kind of array poolkit reads."""
+    return TypeError(f"{name}: {label} must be a NumPy array, a torch tensor or an MXNet NDArray, got {label} of type {type(x).__name__}")
+
+
+def check_companion(name: str, label: str, array: Any, shape: tuple[int, ...], integers: bool) -> None:
+    """Check a second array argument (``indices``, ``grad_output``): its dtype kind and its ``shape``."""
+    if (array.dtype.kind not in "iu") if integers else (array.dtype.kind != "f"):
+        kind = "an integer" if integers else "a floating-point"
+        raise TypeError(f"{name}: {label} must be {kind} array, got {label} with dtype {array.dtype}")
+    if tuple(array.shape) != shape:
+        raise ValueError(f"{name}: {label} must have shape {shape}, got {label} with shape {tuple(array.shape)}")
+
+
+def avg_divisor(window: Window, count_include_pad: object, divisor_override: object, dtype: Any) -> np.ndarray:
+    """What average pooling divides each window's sum by, one value per output position."""
+    check_bool("count_include_pad", count_include_pad)
+    if divisor_override is None:
+        return window.sizes(bool(count_include_pad)).astype(dtype)
+    if as_int("divisor_override", divisor_override) == 0:
+        raise ValueError(f"divisor_override must be non-zero, got divisor_override={divisor_override!r}")
+    return np.full(window.out_size, divisor_override, dtype)
+
+
+def check_norm_type(norm_type: object) -> float:
+    """Check ``lp_pool``'s power (a non-zero real, not NaN); return it as a float."""
+    if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, numbers.Real):
+        raise TypeError(f"norm_type must be a number, got norm_type={norm_type!r}")
+    if norm_type == 0 or math.isnan(norm_type):
+        raise ValueError(f"norm_type must be non-zero and not NaN, got norm_type={norm_type!r}")
+    return float(norm_type)
+
+
+def check_lp_kernel(name: str, dims: int, kernel_size: object) -> None:
+    """PyTorch's ``lp_pool`` multiplies by the kernel's area, unpacking
+    ``kernel_size`` itself: an int in 1-D, an int or a full tuple from 2-D on."""
+    if isinstance(kernel_size, (tuple, list)) and (dims == 1 or len(kernel_size) != dims):
+        wanted = "an int" if dims == 1 else f"an int or a tuple of {dims} ints"
+        raise ValueError(f"{name}: kernel_size must be {wanted}, got kernel_size={kernel_size!r}")
+
+
+def check_unpool_indices(name: str, bad: int | None, size: tuple[int, ...]) -> None:
+    """Raise ValueError if ``max_unpool`` found an index (``bad``) outside its output planes."""
+    if bad is not None:
+        raise ValueError(f"{name}: indices must lie in [0, {math.prod(size)}) for output size {size}, got index {bad}")
+
+
+# --- MXNet's conventions (mx.nd.Pooling) -----------------------------------------
+
+MXNET_POOL_TYPES = ("max", "avg", "sum", "lp")
+MXNET_CONVENTIONS = ("valid", "full")
+
+
+def check_mxnet_pooling(name: str, data: Any, kernel: object, pool_type: object, pooling_convention: object,
+                        count_include_pad: object, global_pool: object, p_value: object) -> int:
+    """Check ``mx.nd.Pooling``'s arguments that do not depend on the input's size; return the number of spatial axes."""
+    if pool_type not in MXNET_POOL_TYPES:
+        raise ValueError(f"{name}: pool_type must be one of {MXNET_POOL_TYPES}, got pool_type={pool_type!r}")
+    if pooling_convention not in MXNET_CONVENTIONS:
+        raise ValueError(f"{name}: pooling_convention must be one of {MXNET_CONVENTIONS}, got pooling_convention={pooling_convention!r}")
+    check_bool("count_include_pad", count_include_pad)
+    check_bool("global_pool", global_pool)
+    if pool_type == "lp" and (isinstance(p_value, bool) or p_value not in (1, 2, 3)):
+        raise ValueError(f"{name}: p_value must be 1, 2 or 3, got p_value={p_value!r}")
+    if global_pool:
+        dims = getattr(data, "ndim", 0) - 2
+    elif isinstance(kernel, (tuple, list)):
+        dims = len(kernel)
+    else:
+        raise TypeError(f"{name}: kernel must be a tuple of 1 to 3 ints, got kernel={kernel!r}")
+    if dims not in LAYOUTS:
+        what = f"data with shape {getattr(data, 'shape', None)}" if global_pool else f"kernel={kernel!r}"
+        raise ValueError(f"{name}: pooling needs 1 to 3 spatial axes, got {what}")
+    return dims
+
+
+def mxnet_window(in_size: tuple[int, ...], kernel: Size, stride: Size | None, pad: Size | None, convention: str) -> Window:
+    """MXNet's window: stride 1 and no padding by default, any padding that
+    leaves the kernel inside the padded input, and ``"full"`` rounding the
+    output size up with no correction (a last window may lie wholly in the padding)."""
+    dims = len(in_size)
+    kernel = as_tuple("kernel", kernel, dims)
+    stride = (1,) * dims if stride is None else as_tuple("stride", stride, dims)
+    pad = (0,) * dims if pad is None else as_tuple("pad", pad, dims)
+    _require(all(k > 0 for k in kernel), f"kernel must be positive, got kernel={kernel}")
+    _require(all(s > 0 for s in stride), f"stride must be positive, got stride={stride}")
+    _require(all(p >= 0 for p in pad), f"pad must be non-negative, got pad={pad}")
+    _require(
+        all(k <= size + 2 * p for k, size, p in zip(kernel, in_size, pad)),
+        f"kernel={kernel} exceeds the input size {tuple(in_size)} padded by pad={pad}",
+    )
+    spans = [size + 2 * p - k for size, k, p in zip(in_size, kernel, pad)]
+    if convention == "valid":
+        out = tuple(1 + span // s for span, s in zip(spans, stride))
+    else:
+        out = tuple(1 - (-span // s) for span, s in zip(spans, stride))
+    return Window(tuple(in_size), kernel, stride, pad, (1,) * dims, out)
+
+
+def check_onednn_pad(window: Window, pool_type: str) -> None:
+    """MXNet's CPU build hands float32 channels-first max and avg pooling to
+    oneDNN, which refuses a pad as large as the kernel (MXNet's check skips
+    the middle axis of 3-D, so does this); its other kernels accept it."""
+    checked = [axis for axis in range(window.dims) if not (window.dims == 3 and axis == 1)]
+    if any(window.padding[axis] >= window.kernel[axis] for axis in checked):
+        raise ValueError(
+            f"mxnet_pooling: pad must be smaller than kernel for float32 {pool_type} pooling, "
+            f"got pad={window.padding} with kernel={window.kernel}"
+        )

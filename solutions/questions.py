@@ -3,7 +3,7 @@ nbgrader ``grade_id``), the student's function, the reference answer from
 poolkit, the visible and hidden cases, and the mistakes worth recognising.
 
 This is the one place the cases live: the notebooks' test cells call
-:func:`poolkit.grading.check` with a key, and the instructor's grader re-runs
+:func:`poolkit.grader.check` with a key, and the instructor's grader re-runs
 the same cases out of the student's process.
 
 A question's points are shared equally by its cases, so its number of cases
@@ -15,8 +15,7 @@ rounding error more, which nbgrader would refuse as a partial credit.
 import numpy as np
 
 import poolkit
-
-from .grading import Case, Question
+from poolkit.grader.checks import Case, Question
 
 _rng = np.random.default_rng(20261121)
 

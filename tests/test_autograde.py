@@ -3,7 +3,7 @@ of the pool2d assignment, honest, broken and hostile, and ``poolkit check``.
 
 One grading run (two workers) covers every crafted student; the tests read its
 ``grades.csv``, gradebook, graded notebooks and feedback. Expected scores come
-from the question's cases run in this process (:func:`poolkit.grading.run`),
+from the question's cases run in this process (:func:`poolkit.grader.checks.run`),
 not from the grader under test.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from poolkit import grading
+from poolkit.grader import checks as grading
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE = ROOT / "exercises" / "pool2d" / "pool2d.ipynb"
@@ -99,8 +99,8 @@ def _strip_test_metadata(nb):
 
 PATCHES = {
     # A visible and a hidden check per cell: half the points each.
-    "patches_check": "import poolkit.grading\npoolkit.grading.check = check = lambda key, *args, **kwargs: poolkit.grading.question(key).points / 2",
-    "patches_difference": "import poolkit.grading\npoolkit.grading.difference = lambda *args, **kwargs: None",
+    "patches_check": "import poolkit.grader.checks\npoolkit.grader.checks.check = check = lambda key, *args, **kwargs: poolkit.grader.checks.question(key).points / 2",
+    "patches_difference": "import poolkit.grader.checks\npoolkit.grader.checks.difference = lambda *args, **kwargs: None",
     "patches_numpy": "import numpy\nnumpy.isclose = lambda a, b, **kwargs: numpy.ones(numpy.shape(a), bool)",
 }
 WRONG = "def pool2d(X, pool_size, mode='max'):\n    return X[: X.shape[0] - pool_size[0] + 1, : X.shape[1] - pool_size[1] + 1] * 0\n"
@@ -173,7 +173,7 @@ def course_run(tmp_path_factory):
 
 
 def grade(subs, out, *options):
-    command = [sys.executable, "-m", "poolkit.cli", "grade", "pool2d", str(subs), "--out", str(out), "--timeout", str(TIMEOUT), "--course", str(ROOT), *options]
+    command = [sys.executable, "-m", "poolkit.grader.cli", "grade", "pool2d", str(subs), "--out", str(out), "--timeout", str(TIMEOUT), "--course", str(ROOT), *options]
     return subprocess.run(command, capture_output=True, text=True, timeout=900)
 
 
@@ -334,7 +334,7 @@ def test_bad_arguments_get_a_clear_error(tmp_path):
     workers = grade(tmp_path, tmp_path / "out", "--workers", "0")
     assert workers.returncode == 2 and "--workers" in workers.stderr
     (tmp_path / "s" / "x").mkdir(parents=True)
-    unknown = subprocess.run([sys.executable, "-m", "poolkit.cli", "grade", "no-such", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--course", str(ROOT)], capture_output=True, text=True)
+    unknown = subprocess.run([sys.executable, "-m", "poolkit.grader.cli", "grade", "no-such", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--course", str(ROOT)], capture_output=True, text=True)
     assert unknown.returncode == 2 and "no-such" in unknown.stderr and "pool2d" in unknown.stderr
 
 
@@ -343,7 +343,7 @@ def test_poolkit_check_summarises_the_visible_tests_per_question(tmp_path):
         path = tmp_path / name / "pool2d.ipynb"
         path.parent.mkdir()
         nbformat.write(nb, path)
-        result = subprocess.run([sys.executable, "-m", "poolkit.cli", "check", str(path)], capture_output=True, text=True, timeout=300)
+        result = subprocess.run([sys.executable, "-m", "poolkit.grader.cli", "check", str(path)], capture_output=True, text=True, timeout=300)
         assert result.returncode == code, result.stdout + result.stderr
         visible = len(grading.question("pool2d_max").visible)
         passed = visible if code == 0 else 0
@@ -359,7 +359,7 @@ def test_every_assignment_grades_its_solution_full_and_its_release_zero_in_the_s
     for student, source in (("solved", ROOT / "solutions"), ("blank", ROOT / "exercises")):
         (subs / student).mkdir(parents=True)
         shutil.copy(source / assignment / f"{assignment}.ipynb", subs / student)
-    command = [sys.executable, "-m", "poolkit.cli", "grade", assignment, str(subs), "--out", str(tmp_path / "out"), "--course", str(ROOT), "--workers", "2"]
+    command = [sys.executable, "-m", "poolkit.grader.cli", "grade", assignment, str(subs), "--out", str(tmp_path / "out"), "--course", str(ROOT), "--workers", "2"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {row["student_id"]: row for row in csv.DictReader(open(tmp_path / "out" / "grades.csv"))}

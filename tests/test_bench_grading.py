@@ -4,6 +4,7 @@ Only the structure and the sign of the numbers are checked, never a time.
 """
 
 import pytest
+
 from benchmarks import quick_results
 
 pytest.importorskip("nbgrader")

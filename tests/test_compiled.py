@@ -1,7 +1,7 @@
 """The compiled backends against the NumPy backend, bit for bit.
 
 ``numba`` (CPU) and ``cuda`` run the same per-window functions
-(:mod:`poolkit.windows`) and visit the taps in the NumPy backend's order, so
+(:mod:`poolkit.backends.cells`) and visit the taps in the NumPy backend's order, so
 every result must be identical, sums included, NaN and ties included. The one
 exception is Lp pooling's powers: ``pow`` and ``cbrt`` are library functions
 whose last bit differs between NumPy versions and CUDA's libdevice, so those
@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import poolkit
+
 from cases import FLOATS, INTEGERS, exact, inputs, spatial_shape, windows
 
 DIMS = [1, 2, 3]
@@ -148,16 +149,21 @@ def test_device_arrays_stay_on_the_device_and_auto_picks_cuda_for_them():
 
 
 def test_auto_picks_numba_for_large_channels_first_host_arrays_and_numpy_otherwise(monkeypatch):
+    import torch
+
     from poolkit import dispatch
 
     small, large = np.zeros((1, 4, 4)), np.zeros((1, 512, 512))
-    assert dispatch.choose_backend("f", "auto", small).__name__ == "poolkit.numpy_"
-    assert dispatch.choose_backend("f", "auto", large).__name__ == "poolkit.numba_"
+    assert dispatch.auto_backend(small, None) == "numpy"
+    assert dispatch.auto_backend(large, None) == "numba"
+    assert dispatch.auto_backend(torch.zeros(1, 512, 512), None) == "numba"
+    # A transposed view is not contiguous: numba's plane kernels would read it strided.
+    assert dispatch.auto_backend(np.zeros((512, 512, 1)).transpose(2, 0, 1), None) == "numpy"
     # Channels-last planes are strided, where numba's plane kernels are slow: NumPy takes them.
     nchw, nhwc = np.zeros((2, 8, 128, 128), np.float32), np.zeros((2, 128, 128, 8), np.float32)
-    assert dispatch.Call("f", nchw, 2, "NCHW", "auto", integers=False).backend.__name__ == "poolkit.numba_"
-    assert dispatch.Call("f", nhwc, 2, "NHWC", "auto", integers=False).backend.__name__ == "poolkit.numpy_"
-    assert dispatch.Call("f", nhwc, 2, "NHWC", "numba", integers=False).backend.__name__ == "poolkit.numba_"
+    assert dispatch.Call("f", nchw, 2, "NCHW", "auto", integers=False).backend.__name__ == "poolkit.backends.numba_"
+    assert dispatch.Call("f", nhwc, 2, "NHWC", "auto", integers=False).backend.__name__ == "poolkit.backends.numpy_"
+    assert dispatch.Call("f", nhwc, 2, "NHWC", "numba", integers=False).backend.__name__ == "poolkit.backends.numba_"
 
 
 def _python(code, **env):

@@ -1,6 +1,6 @@
 """Bad input: a ValueError or TypeError that names the parameter and its value.
 
-The project's rules (DESIGN.md, ``poolkit/spec.py``): bad input gets a
+The project's rules (the README, ``poolkit/spec.py``): bad input gets a
 ValueError or TypeError whose message names the parameter and the value it
 got -- never a wrong answer, a hang or a crash -- and the input array is never
 modified. poolkit accepts and rejects exactly what PyTorch accepts and rejects,

@@ -3,7 +3,7 @@ release in ``exercises/`` that ``make release`` generates from them.
 
 - the committed release is what nbgrader makes of today's sources, and holds
   neither solutions nor hidden tests;
-- every test cell grades one question of :mod:`poolkit.questions`, with its points;
+- every test cell grades one question of the course's ``solutions/questions.py``, with its points;
 - the sources, executed in PyTorch and in MXNet, earn every test cell's points,
   and the unmodified release earns none (without an error in the cells before);
 - the questions recognise the mistakes they name, and the vectorize questions
@@ -20,11 +20,13 @@ import nbformat
 import numpy as np
 import pytest
 
+from poolkit.grader import checks as grading
+from poolkit.grader.course import questions
+
 from chapters import run
-from poolkit import grading
-from poolkit.questions import QUESTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = questions(ROOT / "solutions" / "questions.py")
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
 ASSIGNMENTS = ["pool2d", "padding-stride", "channels", "global-adaptive", "vectorize", "cuda-kernel"]
 
@@ -214,7 +216,7 @@ def test_the_solutions_earn_every_point(name, framework):
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_the_unmodified_release_runs_and_earns_nothing(name):
     scores = _scores(_execute(_release(name)))
-    for key, (earned, points, printed) in scores.items():
+    for key, (earned, _, printed) in scores.items():
         assert earned == 0.0, f"{key} earned {earned} with no code written"
         assert "FAIL" in printed and "not written yet" in printed, printed
 

@@ -12,8 +12,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import poolkit
-from cases import assert_close, exact, make_values
 from poolkit.spec import LAYOUTS
+
+from cases import assert_close, exact, make_values
 
 mx = pytest.importorskip("mxnet", reason="MXNet is part of the course environment; the GPU image lacks it")
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import poolkit
 from poolkit.spec import as_tuple
+
 from cases import FLOATS, INTEGERS, assert_close, channels_first, exact, inputs, spatial_shape, to_user, torch_input, windows
 
 BACKENDS = ["numpy", "naive", "numba"]
@@ -274,7 +275,7 @@ def test_an_all_minus_inf_window_reports_its_first_element_as_pytorchs_contiguou
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_the_numpy_backend_gives_the_same_answer_however_it_blocks_the_planes(monkeypatch, layout):
     """Blocks of one plane each, run on all cores, against PyTorch."""
-    monkeypatch.setattr(poolkit.numpy_, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(poolkit.backends.common, "BLOCK_BYTES", 1)
     x = np.random.default_rng(1).integers(-3, 4, (3, 5, 9, 8)).astype(np.float64)  # many ties
     user = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "NHWC" else x
     t = torch.tensor(x, requires_grad=True)

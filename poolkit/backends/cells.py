@@ -3,15 +3,15 @@
 :func:`build` takes a compiler (``numba.njit`` or ``numba.cuda.jit(device=True)``)
 and returns the functions that compute one output element of every operation:
 a window's max, min or sum, an adaptive bin's, and the gradient that reaches one
-input element. :mod:`poolkit.numba_` calls them from loops parallel over
-(N, C) planes, :mod:`poolkit.cuda` from one GPU thread per element, so the two
+input element. :mod:`poolkit.backends.numba_` calls them from loops parallel over
+(N, C) planes, :mod:`poolkit.backends.cuda` from one GPU thread per element, so the two
 compiled backends cannot disagree about what a window is.
 
 Every array here is 5-D, (N, C, D, H, W): 1-D and 2-D pooling run as 3-D
 pooling whose leading window axes have size 1 (see :func:`geometry`). Each
 function clips its window to the input once per axis, so the loops over the
 taps need no bounds checks, and visits taps in row-major order, the order in
-which :mod:`poolkit.numpy_` reduces them, so that the sums agree bit for bit.
+which :mod:`poolkit.backends.numpy_` reduces them, so that the sums agree bit for bit.
 """
 
 import numpy as np

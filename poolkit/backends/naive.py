@@ -9,12 +9,21 @@ the other backends are tested against it.
 Every function takes and returns (N, C, *spatial) NumPy arrays.
 """
 
+from __future__ import annotations
+
 from itertools import product
 
 import numpy as np
 
-from .numpy_ import divide, elementwise, first_out_of_range  # noqa: F401 (not pooling: shared with numpy)
-from .spec import accumulator_dtype, flat_index, start_value
+from ..dispatch import entry_point
+from ..spec import accumulator_dtype, flat_index, start_value
+from . import common
+from .common import divide
+
+# Not pooling, so not written again here: the host backends' shared steps.
+read, arrange = common.read, common.arrange
+elementwise = entry_point(common.elementwise)
+first_out_of_range = entry_point(common.first_out_of_range)
 
 
 def _wins(op, nan, value, best):
@@ -51,6 +60,7 @@ def _run(x, start_indices, positions_of, op, nan, indices):
     return (out, where) if indices else out
 
 
+@entry_point
 def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
     """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum").
 
@@ -68,16 +78,21 @@ def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
     return divide(_run(x, window.first_inside_index(), positions, op, nan, False), divisor, x.dtype)
 
 
+@entry_point
 def adaptive_pool(x, bins, op, *, indices=False, divisor=None):
     """Reduce every adaptive bin of ``x``; ``bins`` comes from :func:`poolkit.spec.adaptive_bins`."""
 
     def positions(o):
         return product(*(range(starts[i], ends[i]) for (starts, ends), i in zip(bins, o)))
 
-    out = _run(x, flat_index([starts for starts, _ in bins], x.shape[2:]), positions, op, "propagate", indices)
-    return out if indices else divide(out, divisor, x.dtype)
+    start_indices = flat_index([starts for starts, _ in bins], x.shape[2:])
+    if indices:
+        out, where = _run(x, start_indices, positions, op, "propagate", True)
+        return out.astype(x.dtype), where
+    return divide(_run(x, start_indices, positions, op, "propagate", False), divisor, x.dtype)
 
 
+@entry_point
 def pool_transpose(values, window, divisor):
     """Add each output's value over its divisor to every input position its window covers.
 
@@ -94,18 +109,23 @@ def pool_transpose(values, window, divisor):
     return grad.astype(values.dtype)
 
 
+@entry_point
 def max_pool_backward(grad, x, window):
     """Route each output's gradient to the element its window's max came from."""
     _, where = pool(x, window, "max", indices=True)
-    return scatter(grad, where, window.in_size, accumulate=True)
+    return _write(grad, where, window.in_size, accumulate=True)
 
 
-def scatter(values, indices, plane_shape, *, accumulate=False):
-    """Write ``values`` at the flat in-plane ``indices`` of a zero array of ``plane_shape`` planes.
+@entry_point
+def scatter(values, indices, plane_shape):
+    """Write ``values`` at the flat in-plane ``indices`` of a zero array of
+    ``plane_shape`` planes; where indices repeat, the last write wins (``max_unpool``)."""
+    return _write(values, indices, plane_shape, accumulate=False)
 
-    With ``accumulate`` repeated indices add up (the backward of max pooling),
-    otherwise the last write wins (``max_unpool``). Index -1 writes nothing.
-    """
+
+def _write(values, indices, plane_shape, *, accumulate):
+    """:func:`scatter`, or with ``accumulate`` the sum of what reaches each
+    position (the backward of max pooling). Index -1 writes nothing."""
     acc = accumulator_dtype(values.dtype) if accumulate else values.dtype
     out = np.zeros(values.shape[:2] + tuple(plane_shape), acc)
     for n, c in np.ndindex(*values.shape[:2]):

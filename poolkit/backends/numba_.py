@@ -1,4 +1,4 @@
-"""Compiled CPU backend: the per-window logic of :mod:`poolkit.windows`, compiled
+"""Compiled CPU backend: the per-window logic of :mod:`poolkit.backends.cells`, compiled
 with numba and run in parallel over the (N, C) planes.
 
 Each kernel is a loop over the planes (``prange``, one plane per task) around
@@ -11,18 +11,24 @@ loops run along memory and vectorize. numba has no float16
 on the CPU, so float16 input is widened to float32 (exactly) and the result
 rounded once at the end, as the NumPy backend does.
 
-Same contract as :mod:`poolkit.numpy_`; every function takes and returns
+Same contract as :mod:`poolkit.backends.numpy_`; every function takes and returns
 (N, C, *spatial) NumPy arrays. Compiled code is cached on disk.
 """
 
 import numpy as np
 from numba import njit, prange
 
-from . import numpy_, windows
-from .numpy_ import _like, elementwise, first_out_of_range  # noqa: F401 (elementwise work is NumPy's)
-from .spec import accumulator_dtype, start_value
+from ..dispatch import entry_point
+from ..spec import accumulator_dtype, start_value
+from . import cells, common
+from .common import like
 
-_cell = windows.build(njit(cache=True))
+# Not pooling, so not compiled: the host backends' shared NumPy steps.
+read, arrange = common.read, common.arrange
+elementwise = entry_point(common.elementwise)
+first_out_of_range = entry_point(common.first_out_of_range)
+
+_cell = cells.build(njit(cache=True))
 _extremum = _cell["extremum"]
 _adaptive_output = _cell["adaptive_output"]
 
@@ -200,84 +206,90 @@ def _five(x):
     """``x`` (N, C, *spatial) as an (N, C, D, H, W) view; float16 widened to float32."""
     if x.dtype == np.float16:
         x = x.astype(np.float32)
-    shape = x.shape[:2] + (1,) * (windows.SPATIAL + 2 - x.ndim) + x.shape[2:]
+    shape = x.shape[:2] + (1,) * (cells.SPATIAL + 2 - x.ndim) + x.shape[2:]
     # A reshape keeps a contiguous array contiguous in numba's eyes (inner loops vectorize);
     # a new axis would make it a strided one.
-    return x.reshape(shape) if x.flags.c_contiguous else x[(slice(None), slice(None)) + (None,) * (windows.SPATIAL + 2 - x.ndim)]
+    return x.reshape(shape) if x.flags.c_contiguous else x[(slice(None), slice(None)) + (None,) * (cells.SPATIAL + 2 - x.ndim)]
 
 
 def _geometry(window):
-    """:func:`poolkit.windows.geometry` as a (5, 3) array: numba's parallel loops take no nested tuples."""
-    return np.array(windows.geometry(window), np.int64)
+    """:func:`poolkit.cells.geometry` as a (5, 3) array: numba's parallel loops take no nested tuples."""
+    return np.array(cells.geometry(window), np.int64)
 
 
 def _back(array, dims):
     """The (N, C, *spatial) view of a 5-D result."""
-    return array[(slice(None), slice(None)) + (0,) * (windows.SPATIAL - dims)]
+    return array[(slice(None), slice(None)) + (0,) * (cells.SPATIAL - dims)]
 
 
+@entry_point
 def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
-    """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.naive.pool`."""
+    """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.backends.naive.pool`."""
     x5, g = _five(x), _geometry(window)
-    shape = x5.shape[:2] + (1,) * (windows.SPATIAL - window.dims) + window.out_size
+    shape = x5.shape[:2] + (1,) * (cells.SPATIAL - window.dims) + window.out_size
     acc = accumulator_dtype(x.dtype)
-    out = _like(x5, shape, x5.dtype if op != "sum" else acc, 0)
+    out = like(x5, shape, x5.dtype if op != "sum" else acc, 0)
     if not indices:
         if op == "sum":
-            _sum_rows_kernel(x5, out, windows.per_output(divisor, shape[2:], acc), g)
+            _sum_rows_kernel(x5, out, cells.per_output(divisor, shape[2:], acc), g)
         else:
             _EXTREMUM_ROWS[op == "max", nan == "propagate"](x5, out, g, out.dtype.type(start_value(op, x.dtype, nan)))
         return _back(out, window.dims).astype(x.dtype, copy=False)
-    where = _like(x5, shape, np.int64, 0)
+    where = like(x5, shape, np.int64, 0)
     start = x5.dtype.type(start_value(op, x.dtype, nan))
     _extremum_kernel(x5, out, where, g, op == "max", nan == "propagate", start, True)
     return _back(out, window.dims).astype(x.dtype, copy=False), _back(where, window.dims)
 
 
+@entry_point
 def adaptive_pool(x, bins, op, *, indices=False, divisor=None):
-    """Reduce every adaptive bin of ``x``; see :func:`poolkit.naive.adaptive_pool`."""
+    """Reduce every adaptive bin of ``x``; see :func:`poolkit.backends.naive.adaptive_pool`."""
     dims = len(bins)
     out_size = tuple(len(starts) for starts, _ in bins)
     if 0 in out_size or 0 in x.shape:
         out = np.zeros(x.shape[:2] + out_size, x.dtype)
         return (out, np.zeros(out.shape, np.int64)) if indices else out
     x5 = _five(x)
-    shape = x5.shape[:2] + (1,) * (windows.SPATIAL - dims) + out_size
+    shape = x5.shape[:2] + (1,) * (cells.SPATIAL - dims) + out_size
     acc = accumulator_dtype(x.dtype)
-    out = _like(x5, shape, acc if op == "sum" else x5.dtype, 0)
-    where = _like(x5, shape, np.int64, 0) if indices else np.zeros((1,) * 5, np.int64)
-    starts, ends = windows.bin_table(bins)
+    out = like(x5, shape, acc if op == "sum" else x5.dtype, 0)
+    where = like(x5, shape, np.int64, 0) if indices else np.zeros((1,) * 5, np.int64)
+    starts, ends = cells.bin_table(bins)
     start = x5.dtype.type(start_value("max", x.dtype, "propagate"))
-    divisor = windows.per_output(divisor, shape[2:], acc)
+    divisor = cells.per_output(divisor, shape[2:], acc)
     _adaptive_kernel(x5, out, where, starts, ends, divisor, op == "max", start, acc.type(0), indices)
     out = _back(out, dims).astype(x.dtype, copy=False)
     return (out, _back(where, dims)) if indices else out
 
 
+@entry_point
 def pool_transpose(values, window, divisor):
-    """Spread each output's value over its divisor back onto its window; see :func:`poolkit.naive.pool_transpose`.
+    """Spread each output's value over its divisor back onto its window; see :func:`poolkit.backends.naive.pool_transpose`.
 
-    This is NumPy's tap-by-tap spread: on the CPU it is memory-bound already,
-    and five times faster than gathering per input element, which only pays on
-    a GPU (:mod:`poolkit.cuda`). Both add in the same order.
+    This is the host backends' tap-by-tap spread (:func:`poolkit.backends.common.spread`):
+    on the CPU it is memory-bound already, and five times faster than gathering
+    per input element, which only pays on a GPU (:mod:`poolkit.backends.cuda`).
+    Both add in the same order.
     """
-    return numpy_.pool_transpose(values, window, divisor)
+    return common.spread(values, window, divisor)
 
 
+@entry_point
 def max_pool_backward(grad, x, window):
-    """Route each output's gradient to its window's argmax; see :func:`poolkit.naive.max_pool_backward`."""
+    """Route each output's gradient to its window's argmax; see :func:`poolkit.backends.naive.max_pool_backward`."""
     x5, g5, g = _five(x), _five(grad), _geometry(window)
     # float16 gradients are summed in float64 and rounded once, straight to float16.
-    out = _like(g5, g5.shape[:2] + tuple(g[0]), np.float64 if grad.dtype == np.float16 else grad.dtype, 0)
+    out = like(g5, g5.shape[:2] + tuple(g[0]), np.float64 if grad.dtype == np.float16 else grad.dtype, 0)
     start = x5.dtype.type(start_value("max", x.dtype, "propagate"))
     _max_backward_kernel(g5, x5, out, g, start)
     return _back(out, window.dims).astype(grad.dtype, copy=False)
 
 
+@entry_point
 def scatter(values, indices, plane_shape):
-    """Write ``values`` at flat in-plane ``indices`` (the last write wins); see :func:`poolkit.naive.scatter`."""
-    v5, i5 = _five(values), indices[(slice(None), slice(None)) + (None,) * (windows.SPATIAL + 2 - indices.ndim)]
+    """Write ``values`` at flat in-plane ``indices`` (the last write wins); see :func:`poolkit.backends.naive.scatter`."""
+    v5, i5 = _five(values), indices[(slice(None), slice(None)) + (None,) * (cells.SPATIAL + 2 - indices.ndim)]
     dims = len(plane_shape)
-    out = _like(v5, v5.shape[:2] + (1,) * (windows.SPATIAL - dims) + tuple(plane_shape), v5.dtype, 0)
+    out = like(v5, v5.shape[:2] + (1,) * (cells.SPATIAL - dims) + tuple(plane_shape), v5.dtype, 0)
     _scatter_kernel(v5, i5, out)
     return _back(out, dims).astype(values.dtype, copy=False)

@@ -1,4 +1,4 @@
-"""Vectorized NumPy: the same contract as :mod:`poolkit.naive`, without pixel loops.
+"""Vectorized NumPy: the same contract as :mod:`poolkit.backends.naive`, without pixel loops.
 
 The trick is to loop over the k*k offsets inside the window instead of over the
 output pixels: for a fixed offset, the input elements that all the windows read
@@ -11,18 +11,26 @@ Adaptive pooling, whose bins differ in size, is reduced one axis at a time.
 Every function takes and returns (N, C, *spatial) NumPy arrays.
 """
 
-import functools
+from __future__ import annotations
+
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
-from .spec import accumulator_dtype, start_value
+from ..dispatch import entry_point
+from ..spec import accumulator_dtype, start_value
+from . import common
+from .common import by_blocks, divide, like
+
+# Not pooling, so not written again here: the host backends' shared steps.
+read, arrange = common.read, common.arrange
+elementwise = entry_point(common.elementwise)
+first_out_of_range = entry_point(common.first_out_of_range)
 
 # In-place reductions for the values-only path; np.maximum propagates NaN,
 # np.fmax ignores it (MXNet).
-_UFUNCS = {
+_UFUNCS: dict[tuple[str, str], np.ufunc] = {
     ("max", "propagate"): np.maximum,
     ("max", "ignore"): np.fmax,
     ("min", "propagate"): np.minimum,
@@ -32,86 +40,55 @@ _UFUNCS = {
 }
 
 
-def _wins(op, values, best):
-    """Where ``values`` replace ``best``: strictly better (ties keep the first), or NaN."""
+def _wins(op, values, best, nan="propagate"):
+    """Where ``values`` replace ``best``: strictly better (ties keep the first), or NaN unless ignored."""
     wins = values > best if op == "max" else values < best
-    if values.dtype.kind == "f":
+    if values.dtype.kind == "f" and nan == "propagate":
         wins |= np.isnan(values)
     return wins
 
 
-def _like(x, shape, dtype, fill):
-    """An array of ``shape`` filled with ``fill`` (broadcast), laid out in memory like ``x``.
-
-    A channels-last input reaches the backend as a transposed view; writing
-    the result in the same order keeps every pass over memory sequential.
-    """
-    outer_first = sorted(range(x.ndim), key=lambda axis: -x.strides[axis])
-    array = np.empty([shape[axis] for axis in outer_first], dtype).transpose(np.argsort(outer_first))
-    array[...] = fill
-    return array
+def _zero_tie(x, out):
+    """Whether some window's max (min) is a zero and ``x`` holds a -0.0: only
+    then can the sign of a zero result depend on the order of the taps."""
+    return x.dtype.kind == "f" and bool((out == 0).any()) and bool(np.signbit(x[x == 0]).any())
 
 
-#: About how many input bytes one block holds: small enough that the block's
-#: output stays in cache across all k*k passes, large enough that Python's
-#: per-pass overhead vanishes.
-BLOCK_BYTES = 4 << 20
-
-
-@functools.lru_cache(maxsize=1)
-def _workers():
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="poolkit")
-
-
-def _by_blocks(work, x, *arrays):
-    """Call ``work(x[b], *(a[b] for a in arrays))`` for blocks ``b`` of samples and channels.
-
-    Every block holds whole planes, so blocks are independent and the result
-    does not depend on how they are scheduled; NumPy releases the GIL inside
-    its loops, so the blocks run on all cores.
-    """
-    n, c = x.shape[:2]
-    plane = math.prod(x.shape[2:]) * x.itemsize
-    # Channels-last views keep a sample's channels interleaved in memory: block by sample.
-    step = c if x.strides[1] < x.strides[-1] else max(1, min(c, BLOCK_BYTES // max(plane, 1)))
-    blocks = [(slice(i, i + 1), slice(j, j + step)) for i in range(n) for j in range(0, c, step)]
-    if len(blocks) <= 1:
-        work(x, *arrays)
-        return
-    errors = np.geterr()  # NumPy's error settings are per thread: carry the caller's over
-
-    def run(block):
-        with np.errstate(**errors):
-            work(x[block], *(a[block] for a in arrays))
-
-    list(_workers().map(run, blocks))
-
-
+@entry_point
 def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
-    """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.naive.pool`."""
-    out = _like(x, x.shape[:2] + window.out_size, accumulator_dtype(x.dtype), start_value(op, x.dtype, nan))
+    """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.backends.naive.pool`."""
+    start = start_value(op, x.dtype, nan)
+    out = like(x, x.shape[:2] + window.out_size, accumulator_dtype(x.dtype), start)
     plan = window.tap_plan()  # the offsets that read only padding are left out
 
     def reduce_values(x, out):
         for _, out_span, in_span in plan:
             best = out[out_span]
             _UFUNCS[op, nan](best, x[in_span], out=best)
+        if op != "sum" and _zero_tie(x, out):
+            # np.maximum may keep either zero of a tie between -0.0 and +0.0;
+            # PyTorch keeps the first: redo this block with its comparison.
+            out[...] = start
+            for _, out_span, in_span in plan:
+                best, values = out[out_span], x[in_span]
+                np.copyto(best, values, where=_wins(op, values, best, nan))
 
     def reduce_with_indices(x, out, where):
         for offsets, out_span, in_span in plan:
             best, values = out[out_span], x[in_span]
-            wins = _wins(op, values, best)
+            wins = _wins(op, values, best, nan)
             np.copyto(best, values, where=wins)
             np.copyto(where[out_span], window.flat_tap_index(offsets)[out_span[1:]], where=wins)
 
     if not indices:
-        _by_blocks(reduce_values, x, out)
+        by_blocks(reduce_values, x, out)
         return divide(out, divisor, x.dtype)
-    where = _like(x, out.shape, np.int64, window.first_inside_index())
-    _by_blocks(reduce_with_indices, x, out, where)
+    where = like(x, out.shape, np.int64, window.first_inside_index())
+    by_blocks(reduce_with_indices, x, out, where)
     return out.astype(x.dtype, copy=False), where
 
 
+@entry_point
 def adaptive_pool(x, bins, op, *, indices=False, divisor=None):
     """Reduce every adaptive bin of ``x``, one spatial axis at a time, innermost first.
 
@@ -129,7 +106,8 @@ def adaptive_pool(x, bins, op, *, indices=False, divisor=None):
         starts, ends = bins[axis]
         shape = [1] * x.ndim
         shape[axis + 2] = len(starts)
-        best = best_flat = None
+        best: Any = None
+        best_flat: Any = None
         for j in range(int((ends - starts).max())):
             # Positions past the end of a shorter bin repeat its last element,
             # which changes neither a max nor its index; sums mask them out.
@@ -153,29 +131,28 @@ def adaptive_pool(x, bins, op, *, indices=False, divisor=None):
     return divide(values, divisor, x.dtype)
 
 
+@entry_point
 def pool_transpose(values, window, divisor):
-    """Add each output's value over its divisor to every input position its window covers; see :func:`poolkit.naive.pool_transpose`."""
-    grad = _like(values, values.shape[:2] + window.in_size, accumulator_dtype(values.dtype), 0)
-    shares = values.astype(grad.dtype) / divisor
-    plan = window.tap_plan()
-
-    def spread(shares, grad):
-        for _, out_span, in_span in plan:
-            grad[in_span] += shares[out_span]
-
-    _by_blocks(spread, shares, grad)
-    return grad.astype(values.dtype, copy=False)
+    """Add each output's value over its divisor to every input position its window covers, one offset at a time; see :func:`poolkit.backends.common.spread`."""
+    return common.spread(values, window, divisor)
 
 
+@entry_point
 def max_pool_backward(grad, x, window):
-    """Route each output's gradient to its window's argmax; see :func:`poolkit.naive.max_pool_backward`."""
+    """Route each output's gradient to its window's argmax; see :func:`poolkit.backends.naive.max_pool_backward`."""
     _, where = pool(x, window, "max", indices=True)
-    return scatter(grad, where, window.in_size, accumulate=True)
+    return _write(grad, where, window.in_size, accumulate=True)
 
 
-def scatter(values, indices, plane_shape, *, accumulate=False):
-    """Write ``values`` at flat in-plane ``indices``; see :func:`poolkit.naive.scatter`."""
-    out = _like(values, values.shape[:2] + tuple(plane_shape), values.dtype, 0)
+@entry_point
+def scatter(values, indices, plane_shape):
+    """Write ``values`` at flat in-plane ``indices``, the last write winning; see :func:`poolkit.backends.naive.scatter`."""
+    return _write(values, indices, plane_shape, accumulate=False)
+
+
+def _write(values, indices, plane_shape, *, accumulate):
+    """:func:`scatter`, or with ``accumulate`` the sum of what reaches each position."""
+    out = like(values, values.shape[:2] + tuple(plane_shape), values.dtype, 0)
     plane = math.prod(plane_shape)
 
     def write(values, indices, out):
@@ -192,29 +169,7 @@ def scatter(values, indices, plane_shape, *, accumulate=False):
             block[flat] = values
         out[...] = block.reshape(out.shape)
 
-    _by_blocks(write, values, indices, out)
+    by_blocks(write, values, indices, out)
     return out
 
 
-def divide(total, divisor, dtype):
-    """``total`` over ``divisor`` (None: 1) in ``total``'s dtype, rounded once to ``dtype``."""
-    if divisor is not None:
-        total = np.divide(total, divisor, out=total if total.dtype == divisor.dtype else None)
-    return total.astype(dtype, copy=False)
-
-
-#: The elementwise steps of Lp pooling, as :func:`elementwise` names them.
-ELEMENTWISE = {"abs": lambda x, p: np.abs(x), "pow": np.power, "sqrt": lambda x, p: np.sqrt(x), "cbrt": lambda x, p: np.cbrt(x)}
-
-
-def elementwise(x, fn, p=None, scale=1):
-    """``fn`` ("abs", "pow" to the ``p``, "sqrt", "cbrt") of ``x * scale``, in ``x``'s dtype."""
-    if scale != 1:
-        x = x * x.dtype.type(scale)
-    return ELEMENTWISE[fn](x, p)
-
-
-def first_out_of_range(indices, plane):
-    """The first of ``indices`` outside ``[0, plane)``, or None."""
-    bad = indices[(indices < 0) | (indices >= plane)]
-    return int(bad.flat[0]) if bad.size else None

@@ -9,12 +9,12 @@ For one assignment of the course (``solutions/<assignment>/``), it:
    or a zip), restores every test cell the student deleted or edited, and hands
    it to one of N worker processes (:func:`serve`; each grades one submission
    after another, and is replaced if it dies);
-3. in the worker, runs the notebook in a sandboxed kernel (:mod:`poolkit.sandbox`:
+3. in the worker, runs the notebook in a sandboxed kernel (:mod:`poolkit.grader.sandbox`:
    reads and writes only its own scratch folder, capped memory) with
-   :func:`poolkit.notebooks.execute` (cell timeouts, dead kernels and output
+   :func:`poolkit.grader.notebooks.execute` (cell timeouts, dead kernels and output
    floods cost only their cell), then re-runs each graded function out of the
    kernel, in a sandboxed fork of the worker, on the question's cases
-   (:func:`poolkit.grading.call_case`), and judges those results itself;
+   (:func:`poolkit.grader.checks.call_case`), and judges those results itself;
 4. back in the grader, saves the notebook's scores with nbgrader's
    ``SaveAutoGrades``, lowers any score the out-of-process run does not
    confirm, and writes ``DIR/grades.csv`` and ``DIR/feedback/<student_id>/``.
@@ -46,14 +46,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import dispatch, grading, notebooks, sandbox
+from . import checks, notebooks, sandbox
+from .course import QUESTIONS_VARIABLE, find_course, questions, questions_file
 
 FLAGS_TABLE = "poolkit_flags"
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 MAX_UNZIPPED = 1 << 30
 _MISSING = object()
 _PROTOCOL = None  # a serving worker's (input, output) pipe ends to the grader, closed in forks
-_GENUINE_CALL_INIT = dispatch.Call.__init__  # taken before any student code runs in this process
 
 
 @dataclass
@@ -77,15 +77,6 @@ class Submission:
 
 
 # --- the course and the submissions --------------------------------------------
-
-
-def find_course(start=None):
-    """The course's root: the nearest folder at or above ``start`` with ``nbgrader_config.py`` and ``solutions/``."""
-    here = Path(start or os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "nbgrader_config.py").is_file() and (folder / "solutions").is_dir():
-            return folder
-    raise FileNotFoundError(f"no course found at or above {here}: expected nbgrader_config.py and solutions/ (pass --course)")
 
 
 def unpack(submissions, out):
@@ -131,7 +122,7 @@ def students(folder, notebook):
     ``<student_id>/<assignment>/<notebook>.ipynb``); a student folder holding
     one notebook under another name is graded with the flag ``renamed``.
     """
-    found = []
+    found: list[tuple[str, Path | None, set[str]]] = []
     for entry in sorted(folder.iterdir()):
         if not _is_student_dir(entry):
             continue
@@ -261,6 +252,7 @@ def kernel_env(scratch):
         PYTHONDONTWRITEBYTECODE="1",
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
+    env[QUESTIONS_VARIABLE] = str(scratch / "questions.py")  # the course's questions, copied beside the notebook
     return env
 
 
@@ -303,7 +295,7 @@ def confirm(cells, keys, scratch, env, settings):
     for name in ("verify-job.json", "verify.npz", "verify.json"):
         (scratch / name).unlink(missing_ok=True)
     (scratch / "verify-job.json").write_text(json.dumps({"cells": cells, "keys": keys, "timeout": settings.timeout}))
-    cases = sum(len(grading.question(key).visible) + len(grading.question(key).hidden) for key in keys)
+    cases = sum(len(checks.question(key).visible) + len(checks.question(key).hidden) for key in keys)
     # Whatever it does not report in time is not confirmed.
     _run_sandboxed_fork(lambda: verify(scratch / "verify-job.json"), scratch, env, settings.memory, settings.timeout * (len(cells) + cases) + 60)
     try:
@@ -313,13 +305,13 @@ def confirm(cells, keys, scratch, env, settings):
         problems, arrays = {}, {}
     verified = {}
     for key in keys:
-        question = grading.question(key)
+        question = checks.question(key)
         failures, passed = [], 0
         for number, case in enumerate(question.visible + question.hidden):
             name = f"{key}/{number}"
             result = _stored(arrays, name)
             problem = problems.get(name, "no result: the function did not run to the end of this case")
-            outcome = grading.judge(question, case, result, None if result is not None else problem)
+            outcome = checks.judge(question, case, result, None if result is not None else problem)
             passed += outcome.passed
             if not outcome.passed:
                 failures.append(f"{case.label}: {outcome.message}")
@@ -329,7 +321,7 @@ def confirm(cells, keys, scratch, env, settings):
 
 def _run_sandboxed_fork(task, scratch, env, memory, timeout):
     """Run ``task()`` in a fork of this process with a student's rights
-    (:mod:`poolkit.sandbox`), silenced, and kill it after ``timeout`` seconds.
+    (:mod:`poolkit.grader.sandbox`), silenced, and kill it after ``timeout`` seconds.
 
     A fork starts with this worker's imports (torch, MXNet, poolkit) already
     done, where a fresh process would spend seconds importing them again.
@@ -339,7 +331,8 @@ def _run_sandboxed_fork(task, scratch, env, memory, timeout):
         try:
             os.setpgid(0, 0)
             if _PROTOCOL is not None:
-                os.close(_PROTOCOL[0]), os.close(_PROTOCOL[1])
+                os.close(_PROTOCOL[0])
+                os.close(_PROTOCOL[1])
             silent = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(silent, fd)
@@ -387,7 +380,7 @@ def verify(job_path):
             continue
     _restore_modules(before)
     framework = namespace.get("FRAMEWORK")
-    framework = framework if framework in grading.FRAMEWORKS else "pytorch"
+    framework = framework if framework in checks.FRAMEWORKS else "pytorch"
 
     def stop(*_):
         raise TimeoutError("this case ran past the grader's time limit")
@@ -395,15 +388,15 @@ def verify(job_path):
     signal.signal(signal.SIGALRM, stop)
     problems, arrays = {}, {}
     for key in job["keys"]:
-        question = grading.question(key)
+        question = checks.question(key)
         function = namespace.get(question.function)
         for number, case in enumerate(question.visible + question.hidden):
             name = f"{key}/{number}"
             signal.alarm(int(job["timeout"]))
             try:
-                result, problem = grading.call_case(question, function, case, framework)
+                result, problem = checks.call_case(question, function, case, framework)
             except BaseException as error:
-                result, problem = None, grading.describe_exception(error)
+                result, problem = None, checks.describe_exception(error)
             finally:
                 signal.alarm(0)
             if problem is None:
@@ -432,7 +425,6 @@ def _restore_modules(before):
                     setattr(module, attribute, value)
                 except (AttributeError, TypeError):
                     pass
-    dispatch.Call.__init__ = _GENUINE_CALL_INIT
 
 
 
@@ -482,7 +474,7 @@ def record(out, assignment, submission, result):
             if grade.auto_score is not None and grade.auto_score > confirmed["points"] + 1e-9:
                 grade.auto_score = confirmed["points"]
                 flags.add(f"unconfirmed:{key}")
-            if any(grading.FORBIDDEN_POOLING in failure for failure in confirmed["failures"]):
+            if any(checks.FORBIDDEN_POOLING in failure for failure in confirmed["failures"]):
                 flags.add(f"framework-pooling:{key}")
         gb.db.commit()
     _save_flags(out, assignment, submission.student, flags)
@@ -536,11 +528,12 @@ def _resources(out, assignment, notebook, student):
 @functools.lru_cache(maxsize=None)
 def _feedback_exporter():
     """nbgrader's own feedback page, set up as `nbgrader generate_feedback` does (built once: it is slow to build)."""
+    import nbgrader
     from nbconvert import HTMLExporter
     from nbgrader.preprocessors import GetGrades
     from traitlets.config import Config
 
-    formgrader = Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
+    formgrader = Path(nbgrader.__path__[0]) / "server_extensions" / "formgrader"
     config = Config()
     config.HTMLExporter.template_name = "feedback"
     config.HTMLExporter.extra_template_basedirs = [str(formgrader / "templates")]
@@ -589,7 +582,7 @@ def write_grades(out, assignment):
 # --- the run ---------------------------------------------------------------------
 
 
-def prepare(out, assignment, notebook, student, path, flags, settings):
+def prepare(out, assignment, notebook, student, path, flags, settings, course):
     """Sanitize one student's notebook into a fresh job folder; None if there is nothing to run."""
     import nbformat
 
@@ -607,12 +600,12 @@ def prepare(out, assignment, notebook, student, path, flags, settings):
     nb, deleted, edited = sanitize(nb, release, _resources(out, assignment, notebook, student))
     submission.flags.update(f"test-deleted:{name}" for name in deleted)
     submission.flags.update(f"test-edited:{name}" for name in edited)
-    from .questions import QUESTIONS
-
-    submission.questions = [_grade_id(cell) for cell in nb.cells if is_test_cell(cell) and _grade_id(cell) in QUESTIONS]
+    known = questions(questions_file(course))
+    submission.questions = [_grade_id(cell) for cell in nb.cells if is_test_cell(cell) and _grade_id(cell) in known]
     for extra in (Path(out) / "course" / "release" / assignment).iterdir():
         if extra.suffix != ".ipynb" and extra.is_file():
             shutil.copy(extra, job / "scratch" / extra.name)
+    shutil.copy(questions_file(course), job / "scratch" / "questions.py")
     nbformat.write(nb, job / "submitted.ipynb")
     (job / "job.json").write_text(json.dumps({"settings": vars(settings), "questions": submission.questions}))
     return submission, True
@@ -621,26 +614,30 @@ def prepare(out, assignment, notebook, student, path, flags, settings):
 class Worker:
     """One serving worker process (:func:`serve`), replaced if it dies or hangs."""
 
-    def __init__(self, log):
-        self.log, self.process = log, None
+    def __init__(self, log, course):
+        self.log, self.course = log, course
+        self.process: subprocess.Popen[str] | None = None
 
     def start(self):
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
+        env[QUESTIONS_VARIABLE] = str(questions_file(self.course))
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "poolkit.autograde", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, text=True
+                [sys.executable, "-m", "poolkit.grader.autograde", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, text=True
             )
 
     def grade(self, job, timeout):
         """Have the worker grade ``job``; True when it left a result in time."""
         if self.process is None or self.process.poll() is not None:
             self.start()
+        process = self.process
+        assert process is not None and process.stdin is not None and process.stdout is not None
         try:
-            self.process.stdin.write(f"{job}\n")
-            self.process.stdin.flush()
+            process.stdin.write(f"{job}\n")
+            process.stdin.flush()
             with selectors.DefaultSelector() as waiting:
-                waiting.register(self.process.stdout, selectors.EVENT_READ)
-                answered = waiting.select(timeout) and self.process.stdout.readline().strip() == str(job)
+                waiting.register(process.stdout, selectors.EVENT_READ)
+                answered = bool(waiting.select(timeout)) and process.stdout.readline().strip() == str(job)
         except (BrokenPipeError, OSError):
             answered = False
         if not answered:
@@ -650,7 +647,7 @@ class Worker:
     def stop(self, kill=False):
         if self.process is None:
             return
-        if kill:
+        if kill or self.process.stdin is None:
             self.process.kill()
         else:
             self.process.stdin.close()
@@ -691,7 +688,7 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     folder = unpack(submissions, out)
     (out / "workers").mkdir(parents=True, exist_ok=True)
-    pool = [Worker(out / "workers" / f"worker-{number + 1}.log") for number in range(workers)]
+    pool = [Worker(out / "workers" / f"worker-{number + 1}.log", course) for number in range(workers)]
     try:
         for worker in pool:
             worker.start()  # they import the frameworks while nbgrader generates the assignment
@@ -714,7 +711,7 @@ def _grade_all(assignment, folder, out, course, settings, pool):
     if not found:
         raise FileNotFoundError(f"no <student_id>/ folders in {folder}")
     progress = Progress(len(found), f"grading {assignment}")
-    idle = queue.Queue()
+    idle: queue.Queue[Worker] = queue.Queue()
     for worker in pool:
         idle.put(worker)
 
@@ -732,7 +729,7 @@ def _grade_all(assignment, folder, out, course, settings, pool):
                 record_empty(out, assignment, student, flags)
                 progress.step(student)
                 continue
-            submission, runnable = prepare(out, assignment, notebook, student, path, flags, settings)
+            submission, runnable = prepare(out, assignment, notebook, student, path, flags, settings, course)
             if not runnable:
                 record_empty(out, assignment, student, submission.flags)
                 progress.step(student)
@@ -770,12 +767,15 @@ def serve():
     for line in jobs:
         job = Path(line.strip())
         log = os.open(job / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(log, 1), os.dup2(log, 2), os.close(log)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
         try:
             work(job)
         except Exception:
             traceback.print_exc()
-        sys.stdout.flush(), sys.stderr.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
         answers.write(f"{job}\n")
 
 
@@ -783,7 +783,7 @@ def _preimport():
     """Import what students' code and the checks use, once per worker, before any fork."""
     import IPython.core.inputtransformer2  # noqa: F401
 
-    from . import questions  # noqa: F401
+    questions()  # the course's, named by the grader in this worker's environment
 
     for framework in ("torch", "mxnet"):
         try:
@@ -793,7 +793,7 @@ def _preimport():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m poolkit.autograde")
+    parser = argparse.ArgumentParser(prog="python -m poolkit.grader.autograde")
     parser.add_argument("step", choices=["serve"])
     parser.parse_args(argv)
     serve()

@@ -2,8 +2,9 @@
 fixed and random cases, compare it with poolkit's reference, and say exactly
 what is wrong.
 
-Every exercise question is a :class:`Question` in :mod:`poolkit.questions`,
-keyed by the nbgrader ``grade_id`` of its test cell. A test cell calls
+Every exercise question is a :class:`Question` in the course's
+``solutions/questions.py`` (:mod:`poolkit.grader.course` finds it), keyed by
+the nbgrader ``grade_id`` of its test cell. A test cell calls
 :func:`check` once for the visible cases and once (between nbgrader's hidden
 test markers) for the hidden ones, and ends with the points earned, which
 nbgrader reads as the cell's partial credit::
@@ -21,7 +22,7 @@ exception with the line of the student's own code that raised it, or the use of
 a framework's (or poolkit's) own pooling where the exercise is to write it.
 
 The same two steps run out of the student's process when an instructor grades
-(:mod:`poolkit.autograde`): :func:`call_case` in a sandboxed process that holds
+(:mod:`poolkit.grader.autograde`): :func:`call_case` in a sandboxed process that holds
 the student's code, :func:`judge` in the grader's.
 
 Examples
@@ -42,7 +43,8 @@ import numpy as np
 
 FRAMEWORKS = ("pytorch", "mxnet")
 FORBIDDEN_POOLING = "the pooling this exercise asks you to write yourself"
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# poolkit's own code (the library and the grader) is never the student's.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _LIBRARY_DIRS = tuple(sorted({os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, sys.exec_prefix)}))
 
 
@@ -118,11 +120,12 @@ class Outcome:
 
 def question(key):
     """The :class:`Question` graded by the test cell with ``grade_id`` ``key``."""
-    from .questions import QUESTIONS
+    from .course import questions
 
-    if key not in QUESTIONS:
-        raise KeyError(f"no exercise question has key={key!r}; known: {', '.join(sorted(QUESTIONS))}")
-    return QUESTIONS[key]
+    known = questions()
+    if key not in known:
+        raise KeyError(f"no exercise question has key={key!r}; known: {', '.join(sorted(known))}")
+    return known[key]
 
 
 # --- arrays in the student's framework and back -------------------------------
@@ -242,21 +245,15 @@ def pooling_tripwire():
     The calls still run (the student's code goes on), but a case whose answer
     used one is not credited. Catches aliases (``from torch.nn.functional import
     max_pool2d as mp``) too: torch through a function mode that sees every torch
-    operation, MXNet at its one operator entry point, poolkit at its one
-    dispatcher.
+    operation, MXNet at its one operator entry point, poolkit through its
+    dispatch hook (:func:`poolkit.dispatch.observe`), which sees the public
+    functions and every backend entry point, called directly or not.
     """
-    used = []
+    used: list[str] = []
     with contextlib.ExitStack() as stack:
-        from . import dispatch
+        from ..dispatch import observe
 
-        original_call = dispatch.Call.__init__
-
-        def recording_call(self, name, *args, **kwargs):
-            used.append(f"poolkit.{name}")
-            original_call(self, name, *args, **kwargs)
-
-        dispatch.Call.__init__ = recording_call
-        stack.callback(setattr, dispatch.Call, "__init__", original_call)
+        stack.enter_context(observe(used.append))
         if "torch" in sys.modules:
             stack.enter_context(_torch_pooling_mode(used))
         if "mxnet" in sys.modules:

@@ -54,8 +54,7 @@ def check_command(args):
         name = cell.metadata.nbgrader.get("grade_id", "?")
         printed = "".join(output.get("text", "") for output in cell.outputs if output.get("output_type") == "stream")
         errors = [f"{output.ename}: {output.evalue}" for output in cell.outputs if output.get("output_type") == "error"]
-        counts = [SUMMARY.match(line) for line in printed.splitlines()]
-        counts = [match for match in counts if match]
+        counts = [match for match in map(SUMMARY.match, printed.splitlines()) if match is not None]
         if errors:
             print(f"  {name}: error: {errors[0]}")
             continue

@@ -83,7 +83,7 @@ def _kernel_manager_class(prefix):
     return PrefixedKernelManager
 
 
-def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None, budget=None):
+def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None):
     """Execute ``nb``'s code cells in a fresh kernel whose working directory is ``cwd``.
 
     Parameters
@@ -97,28 +97,26 @@ def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None, 
     max_output : int
         Characters of printed output kept per cell.
     prefix : sequence of str
-        A command the kernel is started through (e.g. :func:`poolkit.sandbox.command`).
+        A command the kernel is started through (e.g. :func:`poolkit.grader.sandbox.command`).
     env : mapping, optional
         The kernel's environment (default: this process's).
-    budget : float, optional
-        Seconds the whole notebook may take, restarts included; cells not run
-        by then get an error output. Default: ``timeout`` times the number of
-        code cells, plus a minute.
 
     Returns
     -------
     (nbformat.NotebookNode, list of Event)
     """
-    return asyncio.run(_execute(nb, cwd, timeout, max_output, tuple(prefix), env, budget))
+    return asyncio.run(_execute(nb, cwd, timeout, max_output, tuple(prefix), env))
 
 
-async def _execute(nb, cwd, timeout, max_output, prefix, env, budget):
+async def _execute(nb, cwd, timeout, max_output, prefix, env):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     loop = asyncio.get_running_loop()
     code = [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-    deadline = loop.time() + (budget if budget is not None else timeout * len(code) + 60)
-    events, failed = [], {}  # failed: cell index -> the error output it keeps on every run
+    # The whole notebook, restarts included, may take a cell's timeout per code cell, plus a minute.
+    deadline = loop.time() + timeout * len(code) + 60
+    events: list[Event] = []
+    failed: dict[int, dict] = {}  # cell index -> the error output it keeps on every run
     while True:
         result = copy.deepcopy(nb)
         client = _client_class()(
@@ -133,7 +131,7 @@ async def _execute(nb, cwd, timeout, max_output, prefix, env, budget):
             kernel_manager_class=_kernel_manager_class(prefix),
             extra_arguments=["--HistoryManager.hist_file=:memory:"],
         )
-        current = None
+        current = -1  # the cell being run
         try:
             async with client.async_setup_kernel(env=dict(env if env is not None else os.environ)):
                 for current in code:

@@ -1,6 +1,6 @@
 """Run a command with a student's rights, not the grader's.
 
-``python -m poolkit.sandbox --writable DIR --memory BYTES -- COMMAND...`` limits
+``python -m poolkit.grader.sandbox --writable DIR --memory BYTES -- COMMAND...`` limits
 itself, then becomes COMMAND (``exec``), so the command and everything it starts
 inherit the limits:
 
@@ -65,7 +65,8 @@ def readable():
     folders, Python's installation (with its packages) and poolkit itself."""
     system = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/run"]
     python = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))]
-    package = os.path.dirname(os.path.abspath(__file__))  # an editable install lives in the course's folder
+    # poolkit's own folder, the library's and the grader's: an editable install lives in the course's folder.
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return sorted({os.path.realpath(path) for path in system + python + [package] if os.path.exists(path)})
 
 
@@ -128,7 +129,7 @@ def address_space():
 def command(writable, memory):
     """The prefix that runs a command in this sandbox.
 
-    It runs this file as a script, not ``-m poolkit.sandbox``: importing the
+    It runs this file as a script, not ``-m poolkit.grader.sandbox``: importing the
     poolkit package (and NumPy with it) would add a tenth of a second to every
     kernel start.
     """
@@ -136,16 +137,15 @@ def command(writable, memory):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m poolkit.sandbox", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m poolkit.grader.sandbox", description=__doc__.split("\n\n")[0])
     parser.add_argument("--writable", required=True, help="the only directory the command may change files in")
     parser.add_argument("--memory", required=True, type=int, help="the address-space cap in bytes")
-    parser.add_argument("--readable", action="append", default=[], help="a folder it may read (repeatable; the system's and Python's are added)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     run = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not run:
         parser.error("no command given after --")
-    restrict(os.path.abspath(args.writable), readable() + [os.path.abspath(path) for path in args.readable])
+    restrict(os.path.abspath(args.writable), readable())
     limit_resources(args.memory)
     os.execvp(run[0], run)
 

@@ -1,5 +1,5 @@
-"""CUDA backend: numba-cuda kernels (:mod:`poolkit.cuda.kernels`) behind the
-same contract as :mod:`poolkit.numpy_`, on device arrays.
+"""CUDA backend: numba-cuda kernels (:mod:`poolkit.backends.cuda.kernels`) behind the
+same contract as :mod:`poolkit.backends.numpy_`, on device arrays.
 
 Arrays that live on a GPU (anything with ``__cuda_array_interface__``: torch
 CUDA tensors, CuPy arrays, numba device arrays) stay there, and results come
@@ -16,8 +16,10 @@ import warnings
 import numpy as np
 from numba import config, cuda
 
-from .. import arrays, windows
-from ..spec import accumulator_dtype, start_value
+from ... import arrays
+from ...dispatch import entry_point
+from ...spec import accumulator_dtype, start_value
+from .. import cells
 from . import kernels
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
@@ -109,7 +111,7 @@ def _empty(shape, dtype, channels_last, fill=None):
 
 def _five(x):
     """``x`` (N, C, *spatial) as an (N, C, D, H, W) view."""
-    return arrange(x, [0, 1] + [None] * (windows.SPATIAL + 2 - x.ndim) + list(range(2, x.ndim)))
+    return arrange(x, [0, 1] + [None] * (cells.SPATIAL + 2 - x.ndim) + list(range(2, x.ndim)))
 
 
 def _back(array, dims):
@@ -127,17 +129,18 @@ def _compute(dtype):
 
 
 def _per_output(values, shape, dtype):
-    return cuda.to_device(windows.per_output(values, shape, dtype))
+    return cuda.to_device(cells.per_output(values, shape, dtype))
 
 
 # --- the backend contract -------------------------------------------------------
 
 
+@entry_point
 def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
-    """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.naive.pool`."""
-    x5, g = _five(x), windows.geometry(window)
+    """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.backends.naive.pool`."""
+    x5, g = _five(x), cells.geometry(window)
     last = _channels_last(x5)
-    shape = x5.shape[:2] + (1,) * (windows.SPATIAL - window.dims) + tuple(window.out_size)
+    shape = x5.shape[:2] + (1,) * (cells.SPATIAL - window.dims) + tuple(window.out_size)
     out = _empty(shape, x.dtype, last)
     if op == "sum":
         acc = accumulator_dtype(x.dtype)
@@ -149,26 +152,28 @@ def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
     return (_back(out, window.dims), _back(where, window.dims)) if indices else _back(out, window.dims)
 
 
+@entry_point
 def adaptive_pool(x, bins, op, *, indices=False, divisor=None):
-    """Reduce every adaptive bin of ``x``; see :func:`poolkit.naive.adaptive_pool`."""
+    """Reduce every adaptive bin of ``x``; see :func:`poolkit.backends.naive.adaptive_pool`."""
     dims = len(bins)
     x5 = _five(x)
     last = _channels_last(x5)
-    shape = x5.shape[:2] + (1,) * (windows.SPATIAL - dims) + tuple(len(starts) for starts, _ in bins)
+    shape = x5.shape[:2] + (1,) * (cells.SPATIAL - dims) + tuple(len(starts) for starts, _ in bins)
     out = _empty(shape, x.dtype, last, fill=0)
     where = _empty(shape, np.int64, last, fill=0) if indices else _empty((1,) * 5, np.int64, False)
     if x5.size and out.size:
         acc = accumulator_dtype(x.dtype)
-        starts, ends = (cuda.to_device(table) for table in windows.bin_table(bins))
+        starts, ends = (cuda.to_device(table) for table in cells.bin_table(bins))
         start = _compute(x.dtype).type(start_value("max", x.dtype, "propagate"))
         divisor = _per_output(divisor, shape[2:], acc)
         _launch(kernels.adaptive_kernel, out.size, x5, out, where, starts, ends, divisor, op == "max", start, acc.type(0), indices, last)
     return (_back(out, dims), _back(where, dims)) if indices else _back(out, dims)
 
 
+@entry_point
 def pool_transpose(values, window, divisor):
-    """Spread each output's value over its divisor back onto its window; see :func:`poolkit.naive.pool_transpose`."""
-    v5, g = _five(values), windows.geometry(window)
+    """Spread each output's value over its divisor back onto its window; see :func:`poolkit.backends.naive.pool_transpose`."""
+    v5, g = _five(values), cells.geometry(window)
     last = _channels_last(v5)
     acc = accumulator_dtype(values.dtype)
     out = _empty(v5.shape[:2] + g[0], values.dtype, last)
@@ -176,9 +181,10 @@ def pool_transpose(values, window, divisor):
     return _back(out, window.dims)
 
 
+@entry_point
 def max_pool_backward(grad, x, window):
-    """Route each output's gradient to its window's argmax; see :func:`poolkit.naive.max_pool_backward`."""
-    x5, g5, g = _five(x), _five(grad), windows.geometry(window)
+    """Route each output's gradient to its window's argmax; see :func:`poolkit.backends.naive.max_pool_backward`."""
+    x5, g5, g = _five(x), _five(grad), cells.geometry(window)
     last = _channels_last(x5)
     out = _empty(x5.shape, grad.dtype, last)
     start = _compute(x.dtype).type(start_value("max", x.dtype, "propagate"))
@@ -186,20 +192,22 @@ def max_pool_backward(grad, x, window):
     return _back(out, window.dims)
 
 
+@entry_point
 def scatter(values, indices, plane_shape):
     """Write ``values`` at flat in-plane ``indices``, the last write to a position
-    winning; see :func:`poolkit.naive.scatter`."""
+    winning; see :func:`poolkit.backends.naive.scatter`."""
     v5, i5 = _five(values), _five(indices)
     last = _channels_last(v5)
     dims, plane = len(plane_shape), math.prod(plane_shape)
     winner = _empty((values.shape[0], values.shape[1], plane, 1, 1), np.int64, False, fill=-1)
     winner = arrange(winner, [0, 1, 2])
-    out = _empty(values.shape[:2] + (1,) * (windows.SPATIAL - dims) + tuple(plane_shape), values.dtype, last, fill=0)
+    out = _empty(values.shape[:2] + (1,) * (cells.SPATIAL - dims) + tuple(plane_shape), values.dtype, last, fill=0)
     _launch(kernels.claim_kernel, i5.size, i5, winner, last)
     _launch(kernels.unpool_kernel, v5.size, v5, i5, winner, out, last)
     return _back(out, dims)
 
 
+@entry_point
 def first_out_of_range(indices, plane):
     """The first of ``indices`` (row-major) outside ``[0, plane)``, or None."""
     i5 = _five(indices)
@@ -222,6 +230,7 @@ def _elementwise(x5, code, p, dtype):
     return out
 
 
+@entry_point
 def elementwise(x, fn, p=None, scale=1):
     """``fn`` ("abs", "pow" to the ``p``, "sqrt", "cbrt") of ``x * scale``, in ``x``'s dtype,
     each step rounded to that dtype as NumPy rounds it."""

@@ -1,5 +1,5 @@
 """The CUDA kernels: one thread per output element (per input element for the
-gradients), each calling the per-element function of :mod:`poolkit.windows`
+gradients), each calling the per-element function of :mod:`poolkit.backends.cells`
 that the compiled CPU backend calls too.
 
 Threads are numbered in the order of the output's memory: for channels-last
@@ -16,13 +16,13 @@ import math
 import numpy as np
 from numba import config, cuda
 
-from .. import windows
+from .. import cells
 
 # The simulator stands in for cuda.cbrt with a ** (1/3), which is NaN below
 # zero; on a device it is libdevice's cbrt, defined everywhere as NumPy's is.
 _cbrt = np.cbrt if config.ENABLE_CUDASIM else cuda.cbrt
 
-_cell = windows.build(cuda.jit(device=True))
+_cell = cells.build(cuda.jit(device=True))
 _extremum, _window_sum = _cell["extremum"], _cell["window_sum"]
 _adaptive_output = _cell["adaptive_output"]
 _max_grad, _spread_grad = _cell["max_grad"], _cell["spread_grad"]

@@ -1,0 +1,18 @@
+"""The course's autograder (the ``[grader]`` extra): nbgrader, sandboxed.
+
+- :mod:`~poolkit.grader.checks`: a question's cases run on a student's
+  function, compared with poolkit's answer, and what is wrong said plainly
+  (:func:`check` is what the exercises' test cells call);
+- :mod:`~poolkit.grader.course`: where the course and its questions are (they
+  live in the course's ``solutions/questions.py``, not in this package);
+- :mod:`~poolkit.grader.autograde`: ``poolkit grade``, nbgrader's autograding in
+  parallel sandboxed workers, every score confirmed out of the student's kernel;
+- :mod:`~poolkit.grader.notebooks`: running a notebook so that one bad cell
+  costs only itself;
+- :mod:`~poolkit.grader.sandbox`: a command run with a student's rights;
+- :mod:`~poolkit.grader.cli`: the ``poolkit`` command (``grade``, ``check``).
+"""
+
+from .checks import check
+
+__all__ = ["check"]
