@@ -91,10 +91,7 @@ def load_backend(name: str, backend: str) -> ModuleType:
     try:
         module = importlib.import_module(f"poolkit.backends.{BACKENDS[backend]}")
     except ImportError as error:
-        raise ValueError(
-            f"{name}: backend={backend!r} needs numba, which cannot be imported ({error}); "
-            "install poolkit[numba] or use backend='numpy'"
-        ) from None
+        raise spec.missing_numba_error(name, backend, error) from None
     if backend == "cuda":
         module.require_device(name)
     return module

@@ -480,6 +480,11 @@ def check_backend(name: str, backend: object, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}: backend must be one of {('auto', *choices)}, got backend={backend!r}")
 
 
+def missing_numba_error(name: str, backend: str, error: ImportError) -> ValueError:
+    """The error for a compiled backend asked for where numba cannot be imported."""
+    return ValueError(f"{name}: backend={backend!r} needs numba, which cannot be imported ({error}); install poolkit[numba] or use backend='numpy'")
+
+
 def check_tensor_dtype(name: str, label: str, dtype: str) -> None:
     """Refuse a torch tensor's dtype that NumPy cannot hold or pooling cannot order (``dtype`` as torch prints it)."""
     if dtype in ("torch.bfloat16", "torch.complex32", "torch.bool") or "complex" in dtype:

@@ -103,6 +103,18 @@ PATCHES = {
     "patches_difference": "import poolkit.grader.checks\npoolkit.grader.checks.difference = lambda *args, **kwargs: None",
     "patches_numpy": "import numpy\nnumpy.isclose = lambda a, b, **kwargs: numpy.ones(numpy.shape(a), bool)",
 }
+# poolkit's numpy backend called straight, past the public functions.
+USES_POOLKIT_BACKEND = """
+from poolkit import spec
+from poolkit.backends import numpy_
+
+def pool2d(X, pool_size, mode='max'):
+    x = X.numpy()[None, None]
+    window = spec.make_window(x.shape[2:], tuple(pool_size), 1)
+    divisor = np.full(window.out_size, float(np.prod(pool_size)))
+    out = numpy_.pool(x, window, 'max') if mode == 'max' else numpy_.pool(x, window, 'sum', divisor=divisor)
+    return torch.from_numpy(out[0, 0])
+"""
 WRONG = "def pool2d(X, pool_size, mode='max'):\n    return X[: X.shape[0] - pool_size[0] + 1, : X.shape[1] - pool_size[1] + 1] * 0\n"
 
 
@@ -153,10 +165,11 @@ def course_run(tmp_path_factory):
         "deletes_tests": submission(pool2d_source(), edit=_delete_tests),
         "strips_test_metadata": submission(None, edit=_strip_test_metadata),
         "uses_framework": submission("import torch.nn.functional as F\ndef pool2d(X, pool_size, mode='max'):\n    return (F.max_pool2d if mode == 'max' else F.avg_pool2d)(X[None], pool_size, 1)[0]\n"),
+        "uses_poolkit_backend": submission(USES_POOLKIT_BACKEND),
         "attacks_files": None,  # written below, once the paths are known
         **{name: submission(WRONG + patch) for name, patch in PATCHES.items()},
     }
-    targets = [out / "gradebook.db", SOLUTIONS, subs / "correct" / "pool2d.ipynb", ROOT / "poolkit" / "grading.py", out / "grades.csv"]
+    targets = [out / "gradebook.db", SOLUTIONS, subs / "correct" / "pool2d.ipynb", ROOT / "poolkit" / "grader" / "checks.py", out / "grades.csv"]
     secrets = [SOLUTIONS, out / "course" / "source" / "pool2d" / "pool2d.ipynb", subs / "correct" / "pool2d.ipynb"]
     students["attacks_files"] = submission(attack(targets, secrets))
     for name, nb in students.items():
@@ -268,6 +281,14 @@ def test_using_the_frameworks_pooling_is_reported_and_not_credited(course_run):
     assert "framework-pooling:pool2d_max" in flags(course_run, "uses_framework")
     graded = (course_run["out"] / "autograded" / "uses_framework" / "pool2d" / "pool2d.ipynb").read_text()
     assert grading.FORBIDDEN_POOLING in graded
+
+
+@ONE_RUN
+def test_calling_a_poolkit_backend_module_directly_is_reported_and_not_credited(course_run):
+    assert score(course_run, "uses_poolkit_backend") == 0
+    assert {"framework-pooling:pool2d_max", "framework-pooling:pool2d_avg"} <= flags(course_run, "uses_poolkit_backend")
+    graded = (course_run["out"] / "autograded" / "uses_poolkit_backend" / "pool2d" / "pool2d.ipynb").read_text()
+    assert "used poolkit.backends.numpy_.pool" in graded
 
 
 @ONE_RUN
