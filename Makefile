@@ -25,7 +25,7 @@ $(STAMP): requirements.txt pyproject.toml
 # tests on NumPy 2 without MXNet (as on the GPU machines), which must pass there too.
 test: lint $(NP2_STAMP) book browser
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
-	$(NP2)/bin/python -m pytest -n 2 -q tests/test_torch_parity.py tests/test_compiled.py tests/test_errors.py tests/test_lecture.py poolkit
+	$(NP2)/bin/python -m pytest -n 2 -q tests/test_torch_parity.py tests/test_compiled.py tests/test_errors.py tests/test_lecture.py tests/test_api.py poolkit
 
 # ruff (settings in pyproject.toml) over the code, mypy over the library.
 lint: setup

@@ -145,3 +145,4 @@ def test_a_tie_of_signed_zeros_keeps_the_first_zero_as_pytorch_does(backend, op)
     ours = getattr(poolkit, f"{op}_pool1d")(x, 2, 1, backend=backend)
     theirs = F.max_pool1d(torch.tensor(x), 2, 1).numpy() if op == "max" else -F.max_pool1d(-torch.tensor(x), 2, 1).numpy()
     np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
+
