@@ -158,7 +158,7 @@ def test_auto_picks_numba_for_large_channels_first_host_arrays_and_numpy_otherwi
     assert dispatch.auto_backend(large, None) == "numba"
     assert dispatch.auto_backend(torch.zeros(1, 512, 512), None) == "numba"
     # A transposed view is not contiguous: numba's plane kernels would read it strided.
-    assert dispatch.auto_backend(np.zeros((512, 512, 1)).transpose(2, 0, 1), None) == "numpy"
+    assert dispatch.auto_backend(np.zeros((512, 512, 2)).transpose(2, 0, 1), None) == "numpy"
     # Channels-last planes are strided, where numba's plane kernels are slow: NumPy takes them.
     nchw, nhwc = np.zeros((2, 8, 128, 128), np.float32), np.zeros((2, 128, 128, 8), np.float32)
     assert dispatch.Call("f", nchw, 2, "NCHW", "auto", integers=False).backend.__name__ == "poolkit.backends.numba_"
