@@ -10,6 +10,7 @@ not from the grader under test.
 import csv
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -360,11 +361,13 @@ def test_bad_arguments_get_a_clear_error(tmp_path):
 
 
 def test_poolkit_check_summarises_the_visible_tests_per_question(tmp_path):
+    """Notebooks outside the course find its questions through POOLKIT_QUESTIONS (inside, from their folder)."""
+    env = dict(os.environ, POOLKIT_QUESTIONS=str(ROOT / "solutions" / "questions.py"))
     for name, nb, code in (("done", submission(pool2d_source()), 0), ("todo", submission(), 1)):
         path = tmp_path / name / "pool2d.ipynb"
         path.parent.mkdir()
         nbformat.write(nb, path)
-        result = subprocess.run([sys.executable, "-m", "poolkit.grader.cli", "check", str(path)], capture_output=True, text=True, timeout=300)
+        result = subprocess.run([sys.executable, "-m", "poolkit.grader.cli", "check", str(path)], capture_output=True, text=True, timeout=300, env=env)
         assert result.returncode == code, result.stdout + result.stderr
         visible = len(grading.question("pool2d_max").visible)
         passed = visible if code == 0 else 0

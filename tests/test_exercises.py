@@ -73,8 +73,9 @@ def _listing(folder):
 
 
 def test_there_is_one_source_and_one_released_notebook_per_assignment():
+    assert _listing(SOLUTIONS) == sorted([*ASSIGNMENTS, "questions.py"]), "solutions/ holds the assignments and the course's questions"
+    assert _listing(EXERCISES) == sorted(ASSIGNMENTS), "the release holds the assignments only (never the questions)"
     for folder in (SOLUTIONS, EXERCISES):
-        assert _listing(folder) == sorted(ASSIGNMENTS), folder
         for name in ASSIGNMENTS:
             assert _listing(folder / name) == [f"{name}.ipynb"], f"{folder / name} holds other files"
 
