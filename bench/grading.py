@@ -118,10 +118,12 @@ class Abort(RuntimeError):
 
 def subprocess_env():
     """The environment of every command: this Python's bin folder first on PATH (nbgrader runs ``alembic``
-    and the kernels run ``python`` from PATH)."""
+    and the kernels run ``python`` from PATH), and the course's questions named, for the notebooks that
+    plain nbgrader runs in a course folder of its own (``poolkit grade`` names them itself)."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
     env.pop("PYTHONPATH", None)
+    env["POOLKIT_QUESTIONS"] = str(ROOT / "solutions" / "questions.py")
     return env
 
 
