@@ -92,6 +92,29 @@ def _edit_tests(nb):
         cell.source = "3.0  # full marks, says the student"
 
 
+def _metadata_edit(change):
+    """An edit of the nbgrader metadata of the first test cell (or of the answer cell) that nbgrader refuses."""
+
+    def edit(nb):
+        test, answer = graded_cells(nb)[0], solution_cell(nb)
+        if change == "duplicates_a_test_cell":
+            nb.cells.insert(nb.cells.index(test), nbformat.from_dict(json.loads(json.dumps(test))))
+        elif change == "turns_tests_into_markdown":
+            for cell in graded_cells(nb):
+                cell.cell_type = "markdown"
+                cell.pop("outputs", None)
+                cell.pop("execution_count", None)
+        elif change == "grades_the_answer_cell":
+            answer.metadata.nbgrader.update(grade=True, points=3)
+        else:
+            test.metadata.nbgrader.update({"ungrades_a_test_cell": {"grade": False}, "makes_a_test_a_solution": {"solution": True}, "claims_lots_of_points": {"points": "lots"}}[change])
+
+    return edit
+
+
+BAD_METADATA = ("ungrades_a_test_cell", "makes_a_test_a_solution", "grades_the_answer_cell", "claims_lots_of_points", "duplicates_a_test_cell", "turns_tests_into_markdown")
+
+
 def _strip_test_metadata(nb):
     for cell in graded_cells(nb):
         cell.metadata.pop("nbgrader")
@@ -169,6 +192,8 @@ def course_run(tmp_path_factory):
         "uses_poolkit_backend": submission(USES_POOLKIT_BACKEND),
         "attacks_files": None,  # written below, once the paths are known
         **{name: submission(WRONG + patch) for name, patch in PATCHES.items()},
+        **{name: submission(pool2d_source(), edit=_metadata_edit(name)) for name in BAD_METADATA},
+        "makes_verify_npz_a_folder": submission(pool2d_source() + "\nimport os\nos.makedirs('verify.npz', exist_ok=True)\n"),
     }
     targets = [out / "gradebook.db", SOLUTIONS, subs / "correct" / "pool2d.ipynb", ROOT / "poolkit" / "grader" / "checks.py", out / "grades.csv"]
     secrets = [SOLUTIONS, out / "course" / "source" / "pool2d" / "pool2d.ipynb", subs / "correct" / "pool2d.ipynb"]
@@ -290,6 +315,21 @@ def test_calling_a_poolkit_backend_module_directly_is_reported_and_not_credited(
     assert {"framework-pooling:pool2d_max", "framework-pooling:pool2d_avg"} <= flags(course_run, "uses_poolkit_backend")
     graded = (course_run["out"] / "autograded" / "uses_poolkit_backend" / "pool2d" / "pool2d.ipynb").read_text()
     assert "used poolkit.backends.numpy_.pool" in graded
+
+
+@ONE_RUN
+@pytest.mark.parametrize("student", BAD_METADATA)
+def test_metadata_nbgrader_refuses_costs_only_its_student(course_run, student):
+    assert course_run["result"].returncode == 0
+    assert score(course_run, student) == 0 and flags(course_run, student) == {"invalid-metadata"}
+    assert "refuses the notebook's metadata" in course_run["result"].stderr
+
+
+@ONE_RUN
+def test_a_submission_the_grader_fails_on_still_gets_a_row_with_zero_and_the_flag(course_run):
+    assert score(course_run, "makes_verify_npz_a_folder") == 0
+    assert "grader-error" in flags(course_run, "makes_verify_npz_a_folder")
+    assert score(course_run, "correct") == MAX_SCORE  # graded in the same run, after or before it
 
 
 @ONE_RUN

@@ -19,8 +19,11 @@ For one assignment of the course (``solutions/<assignment>/``), it:
    ``SaveAutoGrades``, lowers any score the out-of-process run does not
    confirm, and writes ``DIR/grades.csv`` and ``DIR/feedback/<student_id>/``.
 
-A harmless warning on stderr does not zero a test cell (nbgrader would), and a
-student's earlier grade is kept if the grader itself fails on their submission.
+A harmless warning on stderr does not zero a test cell (nbgrader would). Each
+submission fails alone: a notebook whose nbgrader metadata nbgrader refuses
+scores 0 with the flag ``invalid-metadata``, and one the grader itself fails on
+scores 0 with ``grader-error`` (never an earlier or a half-recorded grade); the
+run goes on, and every student has a row in ``grades.csv``.
 Only this process writes the gradebook, one submission at a time, so a rerun
 replaces each student's grades and never adds them twice.
 """
@@ -597,7 +600,13 @@ def prepare(out, assignment, notebook, student, path, flags, settings, course):
         submission.flags.add("unreadable")
         return submission, False
     release = _release(out, assignment, notebook)
-    nb, deleted, edited = sanitize(nb, release, _resources(out, assignment, notebook, student))
+    try:
+        nb, deleted, edited = sanitize(nb, release, _resources(out, assignment, notebook, student))
+    except Exception as error:  # nbgrader refuses the cells' metadata: there is nothing it can grade
+        reason = (str(error).strip().splitlines() or [""])[0][:200]  # nbgrader's message can hold a whole cell
+        print(f"\nwarning: {student}: nbgrader refuses the notebook's metadata ({type(error).__name__}: {reason}); graded 0", file=sys.stderr)
+        submission.flags.add("invalid-metadata")
+        return submission, False
     submission.flags.update(f"test-deleted:{name}" for name in deleted)
     submission.flags.update(f"test-edited:{name}" for name in edited)
     known = questions(questions_file(course))
@@ -729,7 +738,13 @@ def _grade_all(assignment, folder, out, course, settings, pool):
                 record_empty(out, assignment, student, flags)
                 progress.step(student)
                 continue
-            submission, runnable = prepare(out, assignment, notebook, student, path, flags, settings, course)
+            try:
+                submission, runnable = prepare(out, assignment, notebook, student, path, flags, settings, course)
+            except Exception as error:  # the grader failed on this student, not the student: 0, said so, and go on
+                print(f"\nerror: preparing {student} failed: {type(error).__name__}: {error}", file=sys.stderr)
+                record_empty(out, assignment, student, set(flags) | {"grader-error"})
+                progress.step(student)
+                continue
             if not runnable:
                 record_empty(out, assignment, student, submission.flags)
                 progress.step(student)
@@ -742,9 +757,10 @@ def _grade_all(assignment, folder, out, course, settings, pool):
                     raise RuntimeError(f"the worker left no result; see {submission.job / 'worker.log'}")
                 record(out, assignment, submission, json.loads((submission.job / "result.json").read_text()))
             except Exception as error:
-                # The grader failed, not the student: keep any earlier grade, say so, and go on.
-                print(f"\nerror: grading {submission.student} failed: {error}", file=sys.stderr)
-                _save_flags(out, assignment, submission.student, submission.flags | {"grader-error"})
+                # The grader failed, not the student: no grade from this run (nor an earlier one, nor
+                # half of this one) stands; 0, flagged, so that the instructor regrades them.
+                print(f"\nerror: grading {submission.student} failed: {type(error).__name__}: {error}", file=sys.stderr)
+                record_empty(out, assignment, submission.student, submission.flags | {"grader-error"})
             progress.step(submission.student)
     progress.close()
     return write_grades(out, assignment)
