@@ -11,6 +11,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -112,6 +113,13 @@ def _metadata_edit(change):
     return edit
 
 
+# A correct answer whose cell shows the instructor a script, an event handler, JavaScript, and 100,000 characters of HTML.
+DISPLAYS = """
+from IPython.display import HTML, Javascript, display
+display(HTML("<script>alert('from the student')</script><img src=x onerror=alert(2)>"))
+display(Javascript("alert(3)"))
+display(HTML("x" * 100_000))
+"""
 BAD_METADATA = ("ungrades_a_test_cell", "makes_a_test_a_solution", "grades_the_answer_cell", "claims_lots_of_points", "duplicates_a_test_cell", "turns_tests_into_markdown")
 
 
@@ -193,6 +201,7 @@ def course_run(tmp_path_factory):
         "attacks_files": None,  # written below, once the paths are known
         **{name: submission(WRONG + patch) for name, patch in PATCHES.items()},
         **{name: submission(pool2d_source(), edit=_metadata_edit(name)) for name in BAD_METADATA},
+        "shows_html_and_floods_display": submission(pool2d_source() + DISPLAYS),
         "makes_verify_npz_a_folder": submission(pool2d_source() + "\nimport os\nos.makedirs('verify.npz', exist_ok=True)\n"),
     }
     targets = [out / "gradebook.db", SOLUTIONS, subs / "correct" / "pool2d.ipynb", ROOT / "poolkit" / "grader" / "checks.py", out / "grades.csv"]
@@ -330,6 +339,20 @@ def test_a_submission_the_grader_fails_on_still_gets_a_row_with_zero_and_the_fla
     assert score(course_run, "makes_verify_npz_a_folder") == 0
     assert "grader-error" in flags(course_run, "makes_verify_npz_a_folder")
     assert score(course_run, "correct") == MAX_SCORE  # graded in the same run, after or before it
+
+
+@ONE_RUN
+def test_feedback_is_safe_to_open_and_every_kind_of_output_is_capped(course_run):
+    student = "shows_html_and_floods_display"
+    assert score(course_run, student) == MAX_SCORE
+    assert any(flag.startswith("output-truncated:") for flag in flags(course_run, student))
+    graded = nbformat.read(course_run["out"] / "autograded" / student / "pool2d" / "pool2d.ipynb", as_version=4)
+    cell = next(cell for cell in graded.cells if "display(HTML" in cell.source)
+    assert len(json.dumps(cell.outputs)) < 30_000 and "was left out" in json.dumps(cell.outputs)
+    page = (course_run["out"] / "feedback" / student / "pool2d.html").read_text()
+    # The student's code is shown, escaped; nothing it displayed may run.
+    assert not [script for script in re.findall(r"<script[^>]*>(.*?)</script>", page, re.S) if "alert" in script]
+    assert "<img src=x onerror" not in page
 
 
 @ONE_RUN

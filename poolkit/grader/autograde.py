@@ -548,12 +548,16 @@ def _feedback_exporter():
 
 def feedback(out, assignment, submission, nb, flags):
     """``DIR/feedback/<student>/<notebook>.html``: the graded notebook with its
-    scores, without the hidden tests' source."""
+    scores, without the hidden tests' source, and safe to open: the student's
+    HTML and Markdown are sanitised (no scripts, no event handlers; JavaScript
+    outputs are dropped) by nbconvert's sanitizer."""
     import nbformat
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
     from nbgrader.preprocessors import ClearHiddenTests
 
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     nb, _ = ClearHiddenTests().preprocess(nb, {})
+    nb, _ = SanitizeHTML().preprocess(nb, {})
     if flags:
         nb.cells.insert(0, nbformat.v4.new_markdown_cell("**The grader noted:** " + ", ".join(f"`{flag}`" for flag in sorted(flags))))
     html, _ = _feedback_exporter().from_notebook_node(nb, resources=_resources(out, assignment, submission.notebook, submission.student))

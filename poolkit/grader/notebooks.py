@@ -8,13 +8,15 @@
   sandbox's cap) gets a ``KernelDied`` output, and the kernel is replaced;
 - after a replacement the cells run again from the top in the new kernel, without
   the cells that timed out or died, so later cells see the earlier cells' work;
-- a cell's printed output is cut at ``max_output`` characters, with a note.
+- a cell's output of every kind (printed text, displays, results, errors) is
+  cut at ``max_output`` characters, with a note.
 
 It returns the executed notebook and a list of :class:`Event` saying what happened.
 """
 
 import asyncio
 import copy
+import json
 import os
 from dataclasses import dataclass
 
@@ -45,7 +47,9 @@ def _client_class():
     from nbclient import NotebookClient
 
     class CappedClient(NotebookClient):
-        """An nbclient that keeps at most ``max_output`` characters of each cell's printed output."""
+        """An nbclient that keeps at most ``max_output`` characters of each cell's output:
+        printed text is cut there, and a display, result or error that would pass it is
+        replaced by a note (its size is that of its JSON)."""
 
         def __init__(self, *args, max_output=MAX_OUTPUT, **kwargs):
             super().__init__(*args, **kwargs)
@@ -66,6 +70,18 @@ def _client_class():
                         return super().output(outs, msg, display_id, cell_index)
                     return None
                 self.printed[cell_index] = used + len(text)
+            elif msg["msg_type"] in ("display_data", "update_display_data", "execute_result", "error"):
+                used = self.printed.get(cell_index, 0)
+                size = len(json.dumps(msg["content"], default=str))
+                if used + size > self.max_output:
+                    if cell_index in self.truncated:
+                        return None
+                    self.truncated.add(cell_index)
+                    self.printed[cell_index] = self.max_output
+                    note = {"name": "stdout", "text": f"\n[a {msg['msg_type'].replace('_', ' ')} of {size} characters was left out: a cell keeps at most {self.max_output}]\n"}
+                    msg = dict(msg, msg_type="stream", header=dict(msg["header"], msg_type="stream"), content=note)
+                    return super().output(outs, msg, display_id, cell_index)
+                self.printed[cell_index] = used + size
             return super().output(outs, msg, display_id, cell_index)
 
     return CappedClient
