@@ -113,6 +113,7 @@ def _metadata_edit(change):
     return edit
 
 
+GRADER_SECRET = "a-variable-of-the-graders-own"  # set on `poolkit grade`; no student may see it
 # A correct answer whose cell shows the instructor a script, an event handler, JavaScript, and 100,000 characters of HTML.
 DISPLAYS = """
 from IPython.display import HTML, Javascript, display
@@ -202,6 +203,7 @@ def course_run(tmp_path_factory):
         **{name: submission(WRONG + patch) for name, patch in PATCHES.items()},
         **{name: submission(pool2d_source(), edit=_metadata_edit(name)) for name in BAD_METADATA},
         "shows_html_and_floods_display": submission(pool2d_source() + DISPLAYS),
+        "prints_the_environment": submission(pool2d_source() + "\nimport os\nprint(sorted(os.environ.items()))\n"),
         "makes_verify_npz_a_folder": submission(pool2d_source() + "\nimport os\nos.makedirs('verify.npz', exist_ok=True)\n"),
     }
     targets = [out / "gradebook.db", SOLUTIONS, subs / "correct" / "pool2d.ipynb", ROOT / "poolkit" / "grader" / "checks.py", out / "grades.csv"]
@@ -215,14 +217,14 @@ def course_run(tmp_path_factory):
     (subs / "renamed").mkdir()
     nbformat.write(submission(pool2d_source()), subs / "renamed" / "my pool2d (1).ipynb")
     protected = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in targets[1:4]}
-    result = grade(subs, out, "--workers", "2", "--memory-gb", "2")
+    result = grade(subs, out, "--workers", "2", "--memory-gb", "2", env=dict(os.environ, POOLKIT_GRADER_SECRET=GRADER_SECRET))
     rows = {row["student_id"]: row for row in csv.DictReader(open(out / "grades.csv"))}
     return {"out": out, "subs": subs, "rows": rows, "result": result, "protected": protected}
 
 
-def grade(subs, out, *options):
+def grade(subs, out, *options, env=None):
     command = [sys.executable, "-m", "poolkit.grader.cli", "grade", "pool2d", str(subs), "--out", str(out), "--timeout", str(TIMEOUT), "--course", str(ROOT), *options]
-    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
 
 
 def score(run, student):
@@ -353,6 +355,15 @@ def test_feedback_is_safe_to_open_and_every_kind_of_output_is_capped(course_run)
     # The student's code is shown, escaped; nothing it displayed may run.
     assert not [script for script in re.findall(r"<script[^>]*>(.*?)</script>", page, re.S) if "alert" in script]
     assert "<img src=x onerror" not in page
+
+
+@ONE_RUN
+def test_the_kernel_gets_a_fresh_environment_without_the_graders_variables(course_run):
+    student = "prints_the_environment"
+    assert score(course_run, student) == MAX_SCORE
+    graded = (course_run["out"] / "autograded" / student / "pool2d" / "pool2d.ipynb").read_text()
+    assert "'HOME'" in graded and "NUMBA_ENABLE_CUDASIM" in graded  # it printed its environment
+    assert GRADER_SECRET not in graded and GRADER_SECRET not in (course_run["out"] / "feedback" / student / "pool2d.html").read_text()
 
 
 @ONE_RUN

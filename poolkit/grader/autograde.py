@@ -241,9 +241,16 @@ def sanitize(nb, release, resources):
 # --- the worker: one submission, out of the grader's process -------------------
 
 
+#: What a student's processes keep of the grader's environment: where programs are,
+#: the locale, and OpenBLAS's settings for this processor (older builds compute wrong
+#: results or crash without them). Nothing else of the grader's reaches them.
+KERNEL_INHERITS = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
 def kernel_env(scratch):
-    """The environment of a student's processes: everything they write goes to ``scratch``."""
-    env = dict(os.environ)
+    """The environment of a student's processes, made afresh: everything they write goes
+    to ``scratch``, and of the grader's own variables only :data:`KERNEL_INHERITS` pass."""
+    env = {name: os.environ[name] for name in KERNEL_INHERITS if name in os.environ}
     for name in ("HOME", "TMPDIR", "IPYTHONDIR", "MPLCONFIGDIR", "NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "JUPYTER_RUNTIME_DIR"):
         env[name] = str(scratch if name == "HOME" else scratch / f".{name.lower()}")
     env.update(
