@@ -206,7 +206,8 @@ def course_run(tmp_path_factory):
         "prints_the_environment": submission(pool2d_source() + "\nimport os\nprint(sorted(os.environ.items()))\n"),
         "makes_verify_npz_a_folder": submission(pool2d_source() + "\nimport os\nos.makedirs('verify.npz', exist_ok=True)\n"),
     }
-    targets = [out / "gradebook.db", SOLUTIONS, subs / "correct" / "pool2d.ipynb", ROOT / "poolkit" / "grader" / "checks.py", out / "grades.csv"]
+    # Devices other than /dev/null: a terminal (a fake progress line would reach the instructor), /dev/zero.
+    targets = [out / "gradebook.db", SOLUTIONS, subs / "correct" / "pool2d.ipynb", ROOT / "poolkit" / "grader" / "checks.py", out / "grades.csv", Path("/dev/tty"), Path("/dev/zero")]
     secrets = [SOLUTIONS, out / "course" / "source" / "pool2d" / "pool2d.ipynb", subs / "correct" / "pool2d.ipynb"]
     students["attacks_files"] = submission(attack(targets, secrets))
     for name, nb in students.items():

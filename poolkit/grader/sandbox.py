@@ -6,7 +6,7 @@ inherit the limits:
 
 - **files**: with Linux's Landlock (unprivileged, kernel 5.13 and later) the
   process may create, change or delete files only beneath DIR (and write to
-  devices such as ``/dev/null``), and read only DIR, the system's folders and
+  ``/dev/null``, no other device: no terminal), and read only DIR, the system's folders and
   Python's installation (:func:`readable`), so a submission can neither touch
   nor read the gradebook, the course's ``solutions/`` or another student's files;
 - **signals**: where the kernel's Landlock has scopes (6.12 and later), it
@@ -89,8 +89,9 @@ def restrict(writable, readable=()):
     if ruleset < 0:
         _fail("create_ruleset")
     try:
-        rules = [(writable, handled), ("/dev", reads | _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0))]
-        rules += [(path, reads) for path in readable if path != "/dev"]
+        # Of the devices, only /dev/null may be written: not a terminal, not another process's pipe.
+        rules = [(writable, handled), ("/dev/null", _READ_FILE | _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0))]
+        rules += [(path, reads) for path in readable]
         for path, access in rules:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             if not os.path.isdir(path):
