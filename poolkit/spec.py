@@ -90,6 +90,14 @@ def _require(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _check_positive(name: str, values: tuple[int, ...]) -> None:
+    _require(all(v > 0 for v in values), f"{name} must be positive, got {name}={values}")
+
+
+def _check_non_negative(name: str, values: tuple[int, ...]) -> None:
+    _require(all(v >= 0 for v in values), f"{name} must be non-negative, got {name}={values}")
+
+
 def _conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
     """PyTorch's output length along one axis (may be < 1; the caller checks)."""
     span = size + 2 * padding - dilation * (kernel - 1) - 1
@@ -103,10 +111,10 @@ def _conv_output_size(size: int, kernel: int, stride: int, padding: int, dilatio
 
 
 def _check_geometry(kernel: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...]) -> None:
-    _require(all(k > 0 for k in kernel), f"kernel_size must be positive, got kernel_size={kernel}")
-    _require(all(s > 0 for s in stride), f"stride must be positive, got stride={stride}")
-    _require(all(d > 0 for d in dilation), f"dilation must be positive, got dilation={dilation}")
-    _require(all(p >= 0 for p in padding), f"padding must be non-negative, got padding={padding}")
+    _check_positive("kernel_size", kernel)
+    _check_positive("stride", stride)
+    _check_positive("dilation", dilation)
+    _check_non_negative("padding", padding)
     _require(
         all(p <= k // 2 for p, k in zip(padding, kernel)),
         f"padding must be at most half of kernel_size, got padding={padding} with kernel_size={kernel}",
@@ -448,9 +456,9 @@ def unpool_output_size(in_size: Sequence[int], kernel_size: object, stride: obje
     kernel = as_tuple("kernel_size", kernel_size, dims)
     stride = kernel if stride is None else as_tuple("stride", stride, dims)
     padding = as_tuple("padding", padding, dims)
-    _require(all(k > 0 for k in kernel), f"kernel_size must be positive, got kernel_size={kernel}")
-    _require(all(s > 0 for s in stride), f"stride must be positive, got stride={stride}")
-    _require(all(p >= 0 for p in padding), f"padding must be non-negative, got padding={padding}")
+    _check_positive("kernel_size", kernel)
+    _check_positive("stride", stride)
+    _check_non_negative("padding", padding)
     default = tuple((i - 1) * s - 2 * p + k for i, k, s, p in zip(in_size, kernel, stride, padding))
     if output_size is None:
         size = default
@@ -575,9 +583,9 @@ def mxnet_window(in_size: tuple[int, ...], kernel: Size, stride: Size | None, pa
     kernel = as_tuple("kernel", kernel, dims)
     stride = (1,) * dims if stride is None else as_tuple("stride", stride, dims)
     pad = (0,) * dims if pad is None else as_tuple("pad", pad, dims)
-    _require(all(k > 0 for k in kernel), f"kernel must be positive, got kernel={kernel}")
-    _require(all(s > 0 for s in stride), f"stride must be positive, got stride={stride}")
-    _require(all(p >= 0 for p in pad), f"pad must be non-negative, got pad={pad}")
+    _check_positive("kernel", kernel)
+    _check_positive("stride", stride)
+    _check_non_negative("pad", pad)
     _require(
         all(k <= size + 2 * p for k, size, p in zip(kernel, in_size, pad)),
         f"kernel={kernel} exceeds the input size {tuple(in_size)} padded by pad={pad}",

@@ -213,7 +213,7 @@ def _five(x):
 
 
 def _geometry(window):
-    """:func:`poolkit.cells.geometry` as a (5, 3) array: numba's parallel loops take no nested tuples."""
+    """:func:`poolkit.backends.cells.geometry` as a (5, 3) array: numba's parallel loops take no nested tuples."""
     return np.array(cells.geometry(window), np.int64)
 
 
