@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 TIMEOUT, DIED, TRUNCATED, MEMORY = "timeout", "kernel-died", "output-truncated", "memory"
 MAX_OUTPUT = 20_000
+#: The messages whose content counts against a cell's ``max_output`` characters.
+CAPPED_OUTPUTS = ("stream", "display_data", "update_display_data", "execute_result", "error")
 
 
 @dataclass(frozen=True)
@@ -58,30 +60,26 @@ def _client_class():
             self.truncated = set()
 
         def output(self, outs, msg, display_id, cell_index):
-            if msg["msg_type"] == "stream":
-                used = self.printed.get(cell_index, 0)
-                text = msg["content"].get("text", "")
-                if used + len(text) > self.max_output:
-                    if cell_index not in self.truncated:
-                        self.truncated.add(cell_index)
-                        msg = copy.deepcopy(msg)
-                        msg["content"]["text"] = text[: max(self.max_output - used, 0)] + f"\n[output truncated after {self.max_output} characters]\n"
-                        self.printed[cell_index] = self.max_output
-                        return super().output(outs, msg, display_id, cell_index)
-                    return None
-                self.printed[cell_index] = used + len(text)
-            elif msg["msg_type"] in ("display_data", "update_display_data", "execute_result", "error"):
-                used = self.printed.get(cell_index, 0)
-                size = len(json.dumps(msg["content"], default=str))
-                if used + size > self.max_output:
-                    if cell_index in self.truncated:
-                        return None
-                    self.truncated.add(cell_index)
-                    self.printed[cell_index] = self.max_output
-                    note = {"name": "stdout", "text": f"\n[a {msg['msg_type'].replace('_', ' ')} of {size} characters was left out: a cell keeps at most {self.max_output}]\n"}
-                    msg = dict(msg, msg_type="stream", header=dict(msg["header"], msg_type="stream"), content=note)
-                    return super().output(outs, msg, display_id, cell_index)
+            kind = msg["msg_type"]
+            if kind not in CAPPED_OUTPUTS:
+                return super().output(outs, msg, display_id, cell_index)
+            used = self.printed.get(cell_index, 0)
+            text = msg["content"].get("text", "") if kind == "stream" else None
+            size = len(text) if text is not None else len(json.dumps(msg["content"], default=str))
+            if used + size <= self.max_output:
                 self.printed[cell_index] = used + size
+                return super().output(outs, msg, display_id, cell_index)
+            if cell_index in self.truncated:
+                return None
+            self.truncated.add(cell_index)
+            self.printed[cell_index] = self.max_output
+            # Printed text keeps what fits; a display, result or error is replaced by a note.
+            if text is not None:
+                kept = text[: max(self.max_output - used, 0)] + f"\n[output truncated after {self.max_output} characters]\n"
+                note = dict(msg["content"], text=kept)
+            else:
+                note = {"name": "stdout", "text": f"\n[a {kind.replace('_', ' ')} of {size} characters was left out: a cell keeps at most {self.max_output}]\n"}
+            msg = dict(msg, msg_type="stream", header=dict(msg["header"], msg_type="stream"), content=note)
             return super().output(outs, msg, display_id, cell_index)
 
     return CappedClient
