@@ -8,7 +8,7 @@ NP2_STAMP := $(NP2)/.installed
 # Errors only: keeps pip's per-package notices out of the log.
 PIP_QUIET := --quiet --quiet
 
-.PHONY: setup test lint book browser bench bench-grading lock clean
+.PHONY: setup test lint book browser bwrap bench bench-grading lock clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 # Lint and type check first, then the whole suite in the course environment (the
 # book's browser test needs the built book and Chromium), then poolkit's own
 # tests on NumPy 2 without MXNet (as on the GPU machines), which must pass there too.
-test: lint $(NP2_STAMP) book browser
+test: lint $(NP2_STAMP) book browser bwrap
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 	$(NP2)/bin/python -m pytest -n 2 -q tests/test_torch_parity.py tests/test_compiled.py tests/test_errors.py tests/test_lecture.py tests/test_api.py poolkit
 
@@ -52,6 +52,11 @@ browser:
 	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser test"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's bubblewrap, which isolates each submission in poolkit grade (and its tests); installed once, when missing.
+bwrap:
+	@command -v bwrap >/dev/null || { echo "Installing Debian's bubblewrap for the grader's sandbox"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; }
+
 bench: setup
 	$(BIN)/python bench/cpu.py
 
@@ -72,7 +77,7 @@ release: setup
 # Autograde a folder (or zip) of <student_id>/<notebook>.ipynb: make grade ASSIGNMENT=pool2d SUBMISSIONS=path [OUT=dir]
 OUT ?= grading/$(ASSIGNMENT)
 .PHONY: grade
-grade: setup
+grade: setup bwrap
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=<name in solutions/> SUBMISSIONS=<folder or zip> [OUT=dir]"; exit 2; }
 	$(BIN)/poolkit grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT)
 

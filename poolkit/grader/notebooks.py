@@ -85,16 +85,46 @@ def _client_class():
     return CappedClient
 
 
-def _kernel_manager_class(prefix):
+#: The folder, in a sandboxed kernel's working directory, of its connection file and sockets.
+KERNEL_FOLDER = ".kernel"
+
+
+def _kernel_manager_class(prefix, folder=None):
+    """A kernel manager class that starts the kernel through ``prefix`` (the sandbox).
+
+    With a ``folder`` (the kernel's working directory's :data:`KERNEL_FOLDER`), the
+    kernel's connection file and its sockets (ZeroMQ's ``ipc`` transport: unix
+    sockets, not TCP ports on 127.0.0.1) are files in it: a kernel in a network
+    namespace of its own can be reached there, and no other sandbox, which has
+    another folder, can reach it. The sockets are named relative to the working
+    directory (a unix socket's path has at most 107 bytes, which a grading
+    folder's can pass), where the kernel starts and this process works meanwhile.
+    """
+    from uuid import uuid4
+
     from jupyter_client.manager import AsyncKernelManager
 
     class PrefixedKernelManager(AsyncKernelManager):
-        """Starts the kernel through ``prefix`` (the sandbox)."""
+        """Starts the kernel through ``prefix``; with a ``folder``, its sockets are there."""
+
+        def __init__(self, **kwargs):
+            if folder is not None:
+                name = uuid4().hex[:8]  # a replaced kernel's sockets may linger a moment
+                kwargs.update(transport="ipc", ip=os.path.join(KERNEL_FOLDER, name), connection_file=os.path.join(folder, f"{name}.json"))
+            super().__init__(**kwargs)
 
         def format_kernel_cmd(self, extra_arguments=None):
             return list(prefix) + super().format_kernel_cmd(extra_arguments)
 
     return PrefixedKernelManager
+
+
+def _make_folder(folder):
+    """Make the kernel's socket folder, again where the code of a kernel before replaced
+    it with a link or a file (this process would write the connection file there)."""
+    if os.path.islink(folder) or (os.path.lexists(folder) and not os.path.isdir(folder)):
+        os.unlink(folder)
+    os.makedirs(folder, exist_ok=True)
 
 
 def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None):
@@ -112,6 +142,11 @@ def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None):
         Characters of printed output kept per cell.
     prefix : sequence of str
         A command the kernel is started through (e.g. :func:`poolkit.grader.sandbox.command`).
+        With one, the kernel is reached through unix sockets in ``cwd/.kernel/`` (with
+        its connection file), so ``cwd`` must be the sandbox's writable folder, where
+        the kernel starts; this process works in ``cwd`` meanwhile (the sockets' names
+        are relative to it). Without, through TCP on 127.0.0.1, and the connection
+        file is in Jupyter's runtime folder.
     env : mapping, optional
         The kernel's environment (default: this process's).
 
@@ -119,12 +154,30 @@ def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None):
     -------
     (nbformat.NotebookNode, list of Event)
     """
-    return asyncio.run(_execute(nb, cwd, timeout, max_output, tuple(prefix), env))
+    cwd = os.path.abspath(cwd)
+    if not prefix:
+        return asyncio.run(_execute(nb, cwd, timeout, max_output, (), env))
+    home = os.getcwd()
+    os.chdir(cwd)  # where the kernel's sockets are named from
+    try:
+        return asyncio.run(_execute(nb, cwd, timeout, max_output, tuple(prefix), env))
+    finally:
+        os.chdir(home)
 
 
 async def _execute(nb, cwd, timeout, max_output, prefix, env):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    folder, independent = None, False
+    kernel_env = dict(env if env is not None else os.environ)
+    if prefix:
+        folder = os.path.join(cwd, KERNEL_FOLDER)
+        if any(os.path.basename(part) == "bwrap" for part in prefix):
+            # In bubblewrap's PID namespace the kernel's parent is the namespace's init
+            # (pid 1): ipykernel would take it for its parent having died (jupyter_client
+            # names this process in JPY_PARENT_PID). Told its parent is init, it neither
+            # watches it nor prints its notes; bubblewrap kills it with its parent.
+            independent, kernel_env["JPY_PARENT_PID"] = True, "1"
     loop = asyncio.get_running_loop()
     code = [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
     # The whole notebook, restarts included, may take a cell's timeout per code cell, plus a minute.
@@ -132,6 +185,8 @@ async def _execute(nb, cwd, timeout, max_output, prefix, env):
     events: list[Event] = []
     failed: dict[int, dict] = {}  # cell index -> the error output it keeps on every run
     while True:
+        if folder is not None:
+            _make_folder(folder)
         result = copy.deepcopy(nb)
         client = _client_class()(
             result,
@@ -142,12 +197,12 @@ async def _execute(nb, cwd, timeout, max_output, prefix, env):
             interrupt_on_timeout=False,  # a timeout raises; the kernel is then replaced
             record_timing=False,
             resources={"metadata": {"path": str(cwd)}},
-            kernel_manager_class=_kernel_manager_class(prefix),
+            kernel_manager_class=_kernel_manager_class(prefix, folder),
             extra_arguments=["--HistoryManager.hist_file=:memory:"],
         )
         current = -1  # the cell being run
         try:
-            async with client.async_setup_kernel(env=dict(env if env is not None else os.environ)):
+            async with client.async_setup_kernel(env=kernel_env, independent=independent):
                 for current in code:
                     cell = result.cells[current]
                     if current in failed:

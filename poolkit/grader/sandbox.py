@@ -1,29 +1,57 @@
 """Run a command with a student's rights, not the grader's.
 
-``python -m poolkit.grader.sandbox --writable DIR --memory BYTES -- COMMAND...`` limits
-itself, then becomes COMMAND (``exec``), so the command and everything it starts
-inherit the limits:
+:func:`command` is the prefix that runs a command in the sandbox of one folder,
+``writable``. Where bubblewrap works (:func:`isolated`), it runs three layers:
 
-- **files**: with Linux's Landlock (unprivileged, kernel 5.13 and later) the
-  process may create, change or delete files only beneath DIR (and write to
-  ``/dev/null``, no other device: no terminal), and read only DIR, the system's folders and
-  Python's installation (:func:`readable`), so a submission can neither touch
-  nor read the gradebook, the course's ``solutions/`` or another student's files;
-- **signals**: where the kernel's Landlock has scopes (6.12 and later), it
-  cannot signal processes outside its sandbox, such as the grader;
-- **memory**: its address space is capped (``RLIMIT_AS``), so a memory hog gets
-  a ``MemoryError`` (or dies) instead of taking the machine;
-- **files' size**: no file it writes grows beyond 64 MiB (``RLIMIT_FSIZE``).
+1. **cgroup** (``python sandbox.py --cgroup --no-restrict``): the process joins a
+   cgroup of its own, named after ``writable``, before it becomes bubblewrap, so
+   everything the submission starts is counted together: at most ``memory`` bytes
+   for all its processes, at most :data:`PIDS` processes and threads (a fork bomb
+   stops there), and its CPU time. This needs cgroup v2 with the memory and pids
+   controllers, or v1's memory and pids hierarchies, and the right to make
+   cgroups (root); where there are none this layer does nothing.
+   :func:`cleanup` kills what is left in the cgroup and removes it.
+2. **bubblewrap** (``bwrap``): fresh PID, network, IPC, UTS, user, cgroup and
+   mount namespaces, so the submission sees only its own processes in ``/proc``,
+   has no network (only its own loopback), and every process it started dies
+   with it; no capabilities, a new session (no terminal), read-only system
+   folders, Python's installation and poolkit's folder, ``writable`` read-write,
+   a private ``/tmp``, and of ``/dev`` only null, zero and urandom.
+3. **Landlock and limits** (``python sandbox.py``, inside bubblewrap), then
+   ``exec`` of the command, which inherits them:
 
-Without Landlock the command still runs with the memory and size limits;
-:func:`landlock_abi` says which is the case so the grader can warn.
+   - **files**: with Linux's Landlock (unprivileged, kernel 5.13 and later) the
+     process may create, change or delete files only beneath ``writable`` (and
+     its private ``/tmp``; write to ``/dev/null``, no other device), and read
+     only those, the system's folders and Python's installation
+     (:func:`readable`), so a submission can neither touch nor read the
+     gradebook, the course's ``solutions/`` or another student's files;
+   - **signals**: where the kernel's Landlock has scopes (6.12 and later), it
+     cannot signal processes outside its sandbox, such as the grader;
+   - **memory**: each process's address space is capped (``RLIMIT_AS``), so one
+     allocation beyond the cap is a ``MemoryError`` (the grader reports it as
+     such) where the cgroup alone would kill the process;
+   - **files' size**: no file it writes grows beyond 64 MiB (``RLIMIT_FSIZE``).
+
+Without bubblewrap the prefix runs layers 1 and 3 only (``hide`` and ``bind``
+are then not done); without Landlock the command still runs with the limits.
+:func:`mode` says which layers are in force, for the run's log.
+
+The environment the command is started with (``Popen``'s ``env``) is the whole
+environment inside: no layer adds a variable (bubblewrap's ``PWD`` is removed,
+and with it any the caller passed).
 """
 
 import argparse
 import ctypes
+import functools
+import hashlib
 import os
 import resource
+import signal
 import sys
+import time
+from collections.abc import Sequence  # no cost: functools imports collections
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same numbers on every architecture
 _CREATE_RULESET_VERSION = 1
@@ -35,6 +63,15 @@ _CHANGES = sum(1 << bit for bit in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, 
 _REFER, _TRUNCATE = 1 << 13, 1 << 14  # ABI 2 and 3
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
 MAX_FILE_SIZE = 64 << 20
+#: Processes and threads one sandbox may have at once (its cgroup's ``pids.max``):
+#: enough for a framework's thread per core, not for a fork bomb.
+PIDS = 256 + 4 * (os.cpu_count() or 1)
+#: The devices a sandbox has (only ``/dev/null`` may be written: Landlock).
+DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom")
+#: The system's folders a sandbox reads; on a merged-/usr system /bin, /lib... are links into /usr.
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/sys")
+#: Where this file is inside bubblewrap: the caller may hide poolkit's folder.
+INNER_SCRIPT = "/run/poolkit/sandbox.py"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -60,19 +97,30 @@ def _fail(what):
     raise OSError(error, f"landlock: {what}: {os.strerror(error)}")
 
 
-def readable():
-    """What a sandboxed process may read besides its own folder: the system's
-    folders, Python's installation (with its packages) and poolkit itself."""
-    system = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/run"]
+def _own_folders():
+    """Python's installation (with its packages) and poolkit's own folder (the library's
+    and the grader's: an editable install lives in the course's folder)."""
     python = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))]
-    # poolkit's own folder, the library's and the grader's: an editable install lives in the course's folder.
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return sorted({os.path.realpath(path) for path in system + python + [package] if os.path.exists(path)})
+    return python + [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
 
 
-def restrict(writable, readable=()):
+def readable() -> list[str]:
+    """What a sandboxed process may read besides its own folder: the system's
+    folders, Python's installation (with its packages) and poolkit itself.
+
+    Returns
+    -------
+    list of str
+        Real paths (links resolved), sorted; only those that exist.
+    """
+    system = [*SYSTEM, "/proc", "/dev", "/run"]
+    return sorted({os.path.realpath(path) for path in system + _own_folders() if os.path.exists(path)})
+
+
+def restrict(writable, readable=(), also_writable=()):
     """Allow this process (and its children) to change files only beneath
-    ``writable``, and to read only beneath it and ``readable``.
+    ``writable`` (and the folders ``also_writable``), and to read only beneath
+    those and ``readable``.
 
     Returns the Landlock ABI used, or 0 (and restricts nothing) without Landlock.
     """
@@ -90,7 +138,7 @@ def restrict(writable, readable=()):
         _fail("create_ruleset")
     try:
         # Of the devices, only /dev/null may be written: not a terminal, not another process's pipe.
-        rules = [(writable, handled), ("/dev/null", _READ_FILE | _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0))]
+        rules = [(path, handled) for path in (writable, *also_writable)] + [("/dev/null", _READ_FILE | _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0))]
         rules += [(path, reads) for path in readable]
         for path, access in rules:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -127,28 +175,363 @@ def address_space():
     return 0
 
 
-def command(writable, memory):
-    """The prefix that runs a command in this sandbox.
+# --- cgroups: one per sandbox, for everything the submission starts -------------
 
-    It runs this file as a script, not ``-m poolkit.grader.sandbox``: importing the
-    poolkit package (and NumPy with it) would add a tenth of a second to every
-    kernel start.
+
+def _cgroups(writable):
+    """The cgroup version and the folders of ``writable``'s sandbox cgroup, by controller.
+
+    cgroup v2 (its root lists the memory and pids controllers): one folder, under
+    the hierarchy's root (a cgroup that has processes, like this one, cannot have
+    children with controllers). v1: one folder per controller of memory, pids and
+    cpuacct that is mounted, under this process's own cgroup in it. ``(0, {})``
+    where there is neither. The name is the same for every call with the same folder.
     """
-    return [sys.executable, os.path.abspath(__file__), "--writable", str(writable), "--memory", str(int(memory)), "--"]
+    name = "poolkit-" + hashlib.sha256(os.path.realpath(writable).encode()).hexdigest()[:16]
+    v1, v2 = {}, None
+    with open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            _, where, kind, options = line.split()[:4]
+            if kind == "cgroup2":
+                v2 = where
+            elif kind == "cgroup":
+                v1.update({option: where for option in options.split(",") if option in ("memory", "pids", "cpuacct")})
+    if v2 is not None:
+        try:
+            with open(os.path.join(v2, "cgroup.subtree_control")) as control:
+                if {"memory", "pids"} <= set(control.read().split()):
+                    return 2, {"memory+pids": os.path.join(v2, name)}
+        except OSError:
+            pass
+    own = {}  # controller -> this process's cgroup in its v1 hierarchy
+    with open("/proc/self/cgroup") as cgroups:
+        for line in cgroups:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            own.update(dict.fromkeys(controllers.split(","), path))
+    folders = {key: os.path.join(v1[key], own[key].lstrip("/"), name) for key in ("memory", "pids", "cpuacct") if key in v1 and key in own}
+    return (1, folders) if folders else (0, {})
+
+
+def _limits(memory):
+    """The files that limit a sandbox cgroup and their values (a folder has those of its controller)."""
+    return {
+        "memory.limit_in_bytes": memory,  # v1; memsw (memory and swap) after it, as it may not be below it
+        "memory.memsw.limit_in_bytes": memory,
+        "memory.max": memory,  # v2
+        "memory.swap.max": 0,
+        "pids.max": PIDS,
+    }
+
+
+def _write(path, value):
+    with open(path, "w") as file:
+        file.write(str(value))
+
+
+def join_cgroup(writable: str, memory: int) -> bool:
+    """Make ``writable``'s sandbox cgroup (if needed), limit it to ``memory`` bytes
+    and :data:`PIDS` processes, and move this process into it.
+
+    Parameters
+    ----------
+    writable : str
+        The sandbox's folder, which names its cgroup.
+    memory : int
+        Bytes all its processes together may use.
+
+    Returns
+    -------
+    bool
+        Whether this process is now in the cgroup (False where none can be made:
+        no cgroup hierarchy with those controllers, or no right to make one).
+    """
+    _, folders = _cgroups(writable)
+    try:
+        for folder in dict.fromkeys(folders.values()):  # controllers mounted together share one
+            os.makedirs(folder, exist_ok=True)
+            for name, value in _limits(memory).items():
+                if os.path.exists(os.path.join(folder, name)):
+                    _write(os.path.join(folder, name), value)
+            _write(os.path.join(folder, "cgroup.procs"), os.getpid())
+    except OSError as error:
+        print(f"poolkit sandbox: no cgroup, per-process limits only ({error})", file=sys.stderr)
+        return False
+    return bool(folders)
+
+
+def _processes(folder):
+    try:
+        with open(os.path.join(folder, "cgroup.procs")) as procs:
+            return [int(pid) for pid in procs.read().split()]
+    except OSError:
+        return []
+
+
+def cleanup(writable: str) -> None:
+    """Kill every process left in ``writable``'s sandbox cgroup and remove the cgroup.
+
+    Safe to call when there is none (nothing happens). Call it from the process
+    that started the sandbox, or one in the same cgroup: the v1 cgroup lies
+    beneath the caller's own.
+
+    Parameters
+    ----------
+    writable : str
+        The sandbox's folder, as given to :func:`command`.
+    """
+    _, folders = _cgroups(writable)
+    for folder in dict.fromkeys(folders.values()):
+        if not os.path.isdir(folder):
+            continue
+        if os.path.exists(os.path.join(folder, "cgroup.kill")):  # v2, kernel 5.14 and later: all at once
+            _write(os.path.join(folder, "cgroup.kill"), 1)
+        # Kill until none is left (a fork bomb adds some while this runs), then remove the folder.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pids = _processes(folder)
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                os.rmdir(folder)
+                break
+            except OSError:  # busy until the killed processes are gone
+                time.sleep(0.01)
+
+
+def usage(writable: str) -> dict[str, float]:
+    """What ``writable``'s sandbox cgroup has used so far, where the cgroup tells:
+    ``{"cpu_seconds": ..., "memory_peak": bytes}`` (read it before :func:`cleanup`).
+
+    Parameters
+    ----------
+    writable : str
+        The sandbox's folder, as given to :func:`command`.
+    """
+    found: dict[str, float] = {}
+    for folder in dict.fromkeys(_cgroups(writable)[1].values()):
+        for name, key, scale in (("cpuacct.usage", "cpu_seconds", 1e-9), ("memory.max_usage_in_bytes", "memory_peak", 1), ("memory.peak", "memory_peak", 1)):
+            try:
+                with open(os.path.join(folder, name)) as file:
+                    found[key] = int(file.read()) * scale
+            except (OSError, ValueError):
+                pass
+        try:
+            with open(os.path.join(folder, "cpu.stat")) as stat:  # v2
+                found["cpu_seconds"] = int(dict(line.split() for line in stat)["usage_usec"]) * 1e-6
+        except (OSError, KeyError, ValueError):
+            pass
+    return found
+
+
+@functools.cache
+def _cgroup_support():
+    """``("cgroup v1 memory+pids+cpuacct", "")`` where a sandbox cgroup can be made
+    here (tried once: made, limited and removed), else ``("", why not)``."""
+    version, folders = _cgroups(f"/poolkit-probe-{os.getpid()}")
+    if not folders:
+        return "", "no cgroup v2 with memory and pids, nor v1 memory or pids hierarchy"
+    try:
+        for folder in dict.fromkeys(folders.values()):
+            os.makedirs(folder, exist_ok=True)
+            for name, value in _limits(1 << 30).items():
+                if os.path.exists(os.path.join(folder, name)):
+                    _write(os.path.join(folder, name), value)
+    except OSError as error:
+        return "", f"cannot make one: {error.strerror}"
+    finally:
+        for folder in dict.fromkeys(folders.values()):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+    return f"cgroup v{version} {'+'.join(folders)}", ""
+
+
+def cgroups() -> str:
+    """The cgroup layer as :func:`mode` names it (``"cgroup v1 memory+pids+cpuacct"``),
+    or ``""`` where a sandbox gets no cgroup here (then only per-process limits)."""
+    return _cgroup_support()[0]
+
+
+# --- bubblewrap: namespaces, and only the folders a submission needs -------------
+
+
+def _bwrap_arguments(bwrap, writable, memory, hide=(), bind=()):
+    """bubblewrap's command line up to its ``--``, for the sandbox of ``writable``."""
+    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    bound: list[str] = []  # the folders bound so far, read-only, at their own path
+
+    def bind_read_only(source, target):
+        if not any(target == folder or target.startswith(folder.rstrip("/") + "/") for folder in bound):
+            args.extend(["--ro-bind", source, target])
+            bound.append(target)
+
+    for path in SYSTEM:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            bind_read_only(path, path)
+    # Python and poolkit at their real paths and at the paths that name them (a link may lead there).
+    for path in sorted({name for folder in _own_folders() for name in (os.path.realpath(folder), os.path.abspath(folder))}, key=len):
+        if os.path.isdir(path):
+            bind_read_only(os.path.realpath(path), path)
+    args += ["--proc", "/proc", "--tmpfs", "/dev"]
+    for device in DEVICES:
+        args += ["--dev-bind", device, device]
+    args += ["--remount-ro", "/dev", "--size", str(int(memory)), "--tmpfs", "/tmp"]
+    writable = os.path.abspath(writable)
+    read_only = []  # tmpfs mounts made read-only once everything is mounted in them
+    above = os.path.relpath(os.path.dirname(writable), "/tmp").split(os.sep)
+    if above[0] not in (os.curdir, os.pardir):
+        # The folders that lead to a writable folder in /tmp would be made in the
+        # sandbox's own /tmp, which it may write: they get a tmpfs of their own instead.
+        read_only.append(os.path.join("/tmp", above[0]))
+        args += ["--tmpfs", read_only[-1]]
+    args += ["--bind", os.path.realpath(writable), writable]
+    # The host's cgroups (names and use of the other sandboxes) are hidden too.
+    for path in ["/sys/fs/cgroup", *map(os.path.abspath, hide)]:
+        read_only.append(path)
+        args += ["--tmpfs", path]
+    args += ["--ro-bind", os.path.abspath(__file__), INNER_SCRIPT]
+    for source, target in bind:
+        args += ["--ro-bind", os.path.abspath(source), target]
+    for path in read_only:
+        args += ["--remount-ro", path]
+    return args + ["--chdir", writable, "--"]
+
+
+@functools.cache
+def _bubblewrap():
+    """``(path of bwrap, "")`` where bubblewrap can make a sandbox here (tried once,
+    with the options :func:`command` uses, on ``true``), else ``("", why not)``."""
+    import shutil  # here: the sandbox's stages, which start every kernel, need none of these
+    import subprocess
+    import tempfile
+
+    bwrap = shutil.which("bwrap") or ("/usr/bin/bwrap" if os.path.exists("/usr/bin/bwrap") else "")
+    if not bwrap:
+        return "", "bwrap not found (apt-get install bubblewrap)"
+    with tempfile.TemporaryDirectory(prefix="poolkit-probe-") as folder:
+        try:
+            result = subprocess.run([*_bwrap_arguments(bwrap, folder, 1 << 30), "true"], capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+        except (OSError, subprocess.SubprocessError) as error:
+            return "", f"bwrap does not run: {error}"
+    if result.returncode != 0:
+        return "", (result.stderr.strip().splitlines() or [f"bwrap true exits with {result.returncode}"])[-1]
+    return bwrap, ""
+
+
+def isolated() -> bool:
+    """Whether bubblewrap works here (tried once per process by running a trivial
+    command in a sandbox), so that :func:`command` isolates submissions from each
+    other and from the machine: no other process, no network, nothing left behind."""
+    return bool(_bubblewrap()[0])
+
+
+def mode() -> str:
+    """One line for the run's log saying which layers of the sandbox are in force here.
+
+    Examples: ``"bubblewrap (pid/net/ipc/uts namespaces), cgroup v1 memory+pids+cpuacct,
+    Landlock ABI 7, per-process limits"``, or ``"Landlock ABI 4, per-process limits
+    (no bubblewrap: bwrap not found ...; no cgroup: ...)"``.
+    """
+    layers, missing = [], []
+    if isolated():
+        layers.append("bubblewrap (pid/net/ipc/uts namespaces)")
+    else:
+        missing.append(f"no bubblewrap: {_bubblewrap()[1]}")
+    if cgroups():
+        layers.append(cgroups())
+    else:
+        missing.append(f"no cgroup: {_cgroup_support()[1]}")
+    abi = landlock_abi()
+    layers.append(f"Landlock ABI {abi}" if abi else "no Landlock (writes and reads anywhere the user may)")
+    layers.append("per-process limits" + (f" ({'; '.join(missing)})" if missing else ""))
+    return ", ".join(layers)
+
+
+def command(writable: str | os.PathLike, memory: int, *, hide: Sequence[str] = (), bind: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """The prefix that runs a command in the sandbox of ``writable``.
+
+    Parameters
+    ----------
+    writable : path-like
+        The only folder the command may change (inside bubblewrap it starts there).
+    memory : int
+        Bytes all the command's processes may use together (its cgroup, where
+        there is one) and each of them may reserve (its address space).
+    hide : sequence of str
+        Folders that are empty (and read-only) inside, e.g. poolkit's own.
+    bind : sequence of (str, str)
+        ``(source, target)``: the file or folder ``source`` is at ``target``
+        inside, read-only (and readable there). ``target`` must be where the
+        sandbox may make it: in ``/tmp`` (its own), ``/run`` or a hidden folder.
+
+    Returns
+    -------
+    list of str
+        Put the command after it, and start it with the environment it should
+        have (``Popen(..., env=...)``): that is its whole environment inside.
+        Without bubblewrap (:func:`isolated` is False) the prefix applies the
+        cgroup, Landlock and the limits only, and ``hide`` and ``bind`` are not
+        done: the paths stay as they are.
+
+    Notes
+    -----
+    The stages run this file as a script (``python -I -S``), not
+    ``-m poolkit.grader.sandbox``: importing the poolkit package (and NumPy
+    with it) would add a tenth of a second to every kernel start.
+    """
+    writable, memory = os.path.abspath(writable), int(memory)
+    python = [sys.executable, "-I", "-S"]  # no site: a few hundredths of a second less per start
+    # What Landlock lets it read: the system's folders, Python, poolkit (and, inside bubblewrap, what is bound in).
+    reads = [f"--readable={path}" for path in readable()]
+    bwrap = _bubblewrap()[0]
+    if not bwrap:
+        return [*python, os.path.abspath(__file__), "--writable", writable, "--memory", str(memory), "--cgroup", *reads, "--"]
+    reads += [f"--readable={target}" for _, target in bind]
+    inner = [*python, INNER_SCRIPT, "--writable", writable, "--memory", str(memory), "--in-bubblewrap", *reads, "--"]
+    outer = [*python, os.path.abspath(__file__), "--writable", writable, "--memory", str(memory), "--cgroup", "--no-restrict", "--"]
+    return [*outer, *_bwrap_arguments(bwrap, writable, memory, hide, bind), *inner]
+
+
+def _environment_as_started():
+    """This process's environment as it was started (``/proc/self/environ``): Python
+    adds ``LC_CTYPE`` to its own where the locale is C (PEP 538), and the command
+    gets the caller's environment, exactly."""
+    try:
+        with open("/proc/self/environ", "rb") as environ:
+            return dict(item.partition(b"=")[::2] for item in environ.read().split(b"\0") if item)
+    except OSError:
+        return {os.fsencode(name): os.fsencode(value) for name, value in os.environ.items()}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m poolkit.grader.sandbox", description=__doc__.split("\n\n")[0])
     parser.add_argument("--writable", required=True, help="the only directory the command may change files in")
-    parser.add_argument("--memory", required=True, type=int, help="the address-space cap in bytes")
+    parser.add_argument("--memory", required=True, type=int, help="the memory cap in bytes (of all its processes, and of each one's address space)")
+    parser.add_argument("--cgroup", action="store_true", help="first join the sandbox's cgroup (where one can be made)")
+    parser.add_argument("--no-restrict", action="store_true", help="no Landlock nor limits: the stage in front of bubblewrap, which must still mount")
+    parser.add_argument("--in-bubblewrap", action="store_true", help="the stage inside bubblewrap: /tmp (the sandbox's own) may be written too")
+    parser.add_argument("--readable", action="append", help="what may be read (default: the system's folders, Python and poolkit)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     run = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not run:
         parser.error("no command given after --")
-    restrict(os.path.abspath(args.writable), readable())
-    limit_resources(args.memory)
-    os.execvp(run[0], run)
+    if args.cgroup:
+        join_cgroup(args.writable, args.memory)
+    if not args.no_restrict:
+        reads = [path for path in (args.readable if args.readable is not None else readable()) if os.path.exists(path)]
+        restrict(os.path.abspath(args.writable), reads, ["/tmp"] if args.in_bubblewrap else [])
+        limit_resources(args.memory)
+    environment = _environment_as_started()
+    if args.in_bubblewrap:
+        environment.pop(b"PWD", None)  # bubblewrap sets it, over any the caller passed
+    os.execvpe(run[0], run, environment)
 
 
 if __name__ == "__main__":
