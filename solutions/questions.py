@@ -6,6 +6,12 @@ This is the one place the cases live: the notebooks' test cells call
 :func:`poolkit.grader.check` with a key, and the instructor's grader re-runs
 the same cases out of the student's process.
 
+The visible cases are fixed (the release shows them). A question's hidden
+cases are a function of a random generator: ``poolkit grade`` draws their
+inputs from a seed it keeps for the run, and anywhere else (a student's own
+run of a hidden check) they are drawn afresh, so no table of answers computed
+in advance matches them.
+
 A question's points are shared equally by its cases, so its number of cases
 makes each share a binary fraction (points 3: 6 or 12 cases; 2 or 4: 4, 8 or
 16): the visible and hidden parts then add up to exactly the points, never a
@@ -17,11 +23,12 @@ import numpy as np
 import poolkit
 from poolkit.grader.checks import Case, Question
 
+#: The visible cases' inputs: fixed, and shown to students with the release.
 _rng = np.random.default_rng(20261121)
 
 
-def _random(*shape):
-    return _rng.standard_normal(shape)
+def _random(rng, *shape):
+    return rng.standard_normal(shape)
 
 
 # --- pool2d: the lecture's loop (stride 1, no padding, one channel) ------------
@@ -37,14 +44,17 @@ def _lecture_pool2d(X, pool_size, mode="max", stride=None):
 def _pool2d_cases(mode):
     visible = (
         Case("the lecture's X = 0..8 as 3x3, 2x2 window", (_LECTURE_X, (2, 2), mode)),
-        Case("a 4x5 input, 2x3 window", (_random(4, 5), (2, 3), mode)),
-        Case("a 3x3 input, 1x1 window", (_random(3, 3), (1, 1), mode)),
+        Case("a 4x5 input, 2x3 window", (_random(_rng, 4, 5), (2, 3), mode)),
+        Case("a 3x3 input, 1x1 window", (_random(_rng, 3, 3), (1, 1), mode)),
     )
-    hidden = (
-        Case("a 6x7 random input, 3x2 window", (_random(6, 7), (3, 2), mode)),
-        Case("a 5x5 input, 5x5 window (one output)", (_random(5, 5), (5, 5), mode)),
-        Case("a 1x8 input, 1x3 window", (_random(1, 8), (1, 3), mode)),
-    )
+
+    def hidden(rng):
+        return (
+            Case("a 6x7 random input, 3x2 window", (_random(rng, 6, 7), (3, 2), mode)),
+            Case("a 5x5 input, 5x5 window (one output)", (_random(rng, 5, 5), (5, 5), mode)),
+            Case("a 1x8 input, 1x3 window", (_random(rng, 1, 8), (1, 3), mode)),
+        )
+
     return visible, hidden
 
 
@@ -137,9 +147,9 @@ def _size_mistake(formula):
     return lambda n, k, padding=0, stride=None, dilation=1: formula(n, k, padding, k if stride is None else stride, dilation)
 
 
-def _random_size_case():
-    k = int(_rng.integers(1, 6))
-    n, padding, stride, dilation = int(_rng.integers(2 * k, 41)), int(_rng.integers(0, k // 2 + 1)), int(_rng.integers(1, 5)), int(_rng.integers(1, 3))
+def _random_size_case(rng):
+    k = int(rng.integers(1, 6))
+    n, padding, stride, dilation = int(rng.integers(2 * k, 41)), int(rng.integers(0, k // 2 + 1)), int(rng.integers(1, 5)), int(rng.integers(1, 3))
     return Case(f"n={n}, k={k}, padding={padding}, stride={stride}, dilation={dilation}", (n, k), {"padding": padding, "stride": stride, "dilation": dilation})
 
 
@@ -154,11 +164,11 @@ _OUTPUT_SIZE = Question(
         Case("n=4, k=2, stride=2", (4, 2), {"stride": 2}),
         Case("n=9, k=3, padding=1, stride=1, dilation=3", (9, 3), {"padding": 1, "stride": 1, "dilation": 3}),
     ),
-    hidden=(
+    hidden=lambda rng: (
         Case("n=5, k=2, padding=1, stride=2 (rounds down)", (5, 2), {"padding": 1, "stride": 2}),
         Case("n=10, k=10: the window is the whole input", (10, 10)),
         Case("n=14, k=3, padding=1, stride=5, dilation=2", (14, 3), {"padding": 1, "stride": 5, "dilation": 2}),
-        _random_size_case(),
+        _random_size_case(rng),
     ),
     mistakes={
         "the stride defaults to 1; when stride is None it is the window's size k": lambda n, k, padding=0, stride=None, dilation=1: _output_size(n, k, padding, stride or 1, dilation),
@@ -185,17 +195,17 @@ def _padded_question(mode):
             case("the lecture's 0..15 as 4x4, 3x3 window (the stride defaults to 3)", _X16, (3, 3)),
             case("the lecture's 0..15, 3x3 window, padding (1, 1), stride (2, 2)", _X16, (3, 3), padding=(1, 1), stride=(2, 2)),
             case("the lecture's 0..15, (2, 3) window, padding (0, 1), stride (2, 3)", _X16, (2, 3), padding=(0, 1), stride=(2, 3)),
-            case("a random negative 5x6 input, 3x3 window, padding (1, 1), stride (2, 2)", -np.abs(_random(5, 6)), (3, 3), padding=(1, 1), stride=(2, 2)),
+            case("a random negative 5x6 input, 3x3 window, padding (1, 1), stride (2, 2)", -np.abs(_random(_rng, 5, 6)), (3, 3), padding=(1, 1), stride=(2, 2)),
         ),
-        hidden=(
-            case("a random 7x9 input, 3x3 window, padding (1, 1), stride (2, 2)", _random(7, 9), (3, 3), padding=(1, 1), stride=(2, 2)),
-            case("a random 6x6 input, 6x6 window", _random(6, 6), (6, 6)),
-            case("a negative 5x5 input, 2x2 window, padding (1, 1)", -np.abs(_random(5, 5)) - 1, (2, 2), padding=(1, 1)),
-            case("a random 8x5 input, (4, 2) window, padding (2, 1), stride (3, 1)", _random(8, 5), (4, 2), padding=(2, 1), stride=(3, 1)),
-            case("a random 9x9 input, 2x2 window, stride (4, 3)", _random(9, 9), (2, 2), stride=(4, 3)),
-            case("small integers (ties), 3x3 window, padding (1, 1), stride (1, 1)", _rng.integers(0, 3, (4, 5)).astype(float), (3, 3), padding=(1, 1), stride=(1, 1)),
-            case("a random 1x7 input, (1, 3) window, padding (0, 1), stride (1, 2)", _random(1, 7), (1, 3), padding=(0, 1), stride=(1, 2)),
-            case("a random 5x4 input, (5, 2) window, padding (2, 0), stride (1, 2)", _random(5, 4), (5, 2), padding=(2, 0), stride=(1, 2)),
+        hidden=lambda rng: (
+            case("a random 7x9 input, 3x3 window, padding (1, 1), stride (2, 2)", _random(rng, 7, 9), (3, 3), padding=(1, 1), stride=(2, 2)),
+            case("a random 6x6 input, 6x6 window", _random(rng, 6, 6), (6, 6)),
+            case("a negative 5x5 input, 2x2 window, padding (1, 1)", -np.abs(_random(rng, 5, 5)) - 1, (2, 2), padding=(1, 1)),
+            case("a random 8x5 input, (4, 2) window, padding (2, 1), stride (3, 1)", _random(rng, 8, 5), (4, 2), padding=(2, 1), stride=(3, 1)),
+            case("a random 9x9 input, 2x2 window, stride (4, 3)", _random(rng, 9, 9), (2, 2), stride=(4, 3)),
+            case("small integers (ties), 3x3 window, padding (1, 1), stride (1, 1)", rng.integers(0, 3, (4, 5)).astype(float), (3, 3), padding=(1, 1), stride=(1, 1)),
+            case("a random 1x7 input, (1, 3) window, padding (0, 1), stride (1, 2)", _random(rng, 1, 7), (1, 3), padding=(0, 1), stride=(1, 2)),
+            case("a random 5x4 input, (5, 2) window, padding (2, 0), stride (1, 2)", _random(rng, 5, 4), (5, 2), padding=(2, 0), stride=(1, 2)),
         ),
         mistakes=_POOL_MISTAKES,
     )
@@ -232,9 +242,9 @@ _CHANNEL_MISTAKES = {
 _X_AND_X1 = np.stack([_X16, _X16 + 1])  # the lecture's two channels
 
 
-def _spread(C, H, W):
+def _spread(rng, C, H, W):
     """Random channels whose values lie far apart (channel c around 10 c), so a mixed-up channel shows."""
-    return _random(C, H, W) + 10.0 * np.arange(C)[:, None, None]
+    return _random(rng, C, H, W) + 10.0 * np.arange(C)[:, None, None]
 
 
 def _channels_question(key, visible, hidden):
@@ -245,13 +255,13 @@ _CHANNELS_CHW = _channels_question(
     "channels_chw",
     visible=(
         Case("the lecture's X and X + 1 as two channels, 3x3 max, padding (1, 1), stride (2, 2)", (_X_AND_X1, (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
-        Case("3 random channels of 4x6, 2x2 average", (_spread(3, 4, 6), (2, 2)), {"mode": "avg"}),
-        Case("1 random channel of 5x5, (2, 3) max, stride (1, 1)", (_random(1, 5, 5), (2, 3)), {"stride": (1, 1)}),
+        Case("3 random channels of 4x6, 2x2 average", (_spread(_rng, 3, 4, 6), (2, 2)), {"mode": "avg"}),
+        Case("1 random channel of 5x5, (2, 3) max, stride (1, 1)", (_random(_rng, 1, 5, 5), (2, 3)), {"stride": (1, 1)}),
     ),
-    hidden=(
-        Case("4 random channels of 7x9, 3x3 max, padding (1, 1), stride (2, 2)", (_spread(4, 7, 9), (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
-        Case("3 random channels of 6x6, 6x6 average: one output each", (_spread(3, 6, 6), (6, 6)), {"mode": "avg"}),
-        Case("2 random channels of 5x5, 3x3 average, padding (1, 1), stride (1, 1)", (_spread(2, 5, 5), (3, 3)), {"padding": (1, 1), "stride": (1, 1), "mode": "avg"}),
+    hidden=lambda rng: (
+        Case("4 random channels of 7x9, 3x3 max, padding (1, 1), stride (2, 2)", (_spread(rng, 4, 7, 9), (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
+        Case("3 random channels of 6x6, 6x6 average: one output each", (_spread(rng, 3, 6, 6), (6, 6)), {"mode": "avg"}),
+        Case("2 random channels of 5x5, 3x3 average, padding (1, 1), stride (1, 1)", (_spread(rng, 2, 5, 5), (3, 3)), {"padding": (1, 1), "stride": (1, 1), "mode": "avg"}),
     ),
 )
 
@@ -259,13 +269,13 @@ _CHANNELS_NCHW = _channels_question(
     "channels_nchw",
     visible=(
         Case("the lecture's X and X + 1 as a batch of 1 with 2 channels, 3x3 max, padding (1, 1), stride (2, 2)", (_X_AND_X1[None], (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
-        Case("a random (2, 3, 4, 4) input, 2x2 average", (np.stack([_spread(3, 4, 4), _spread(3, 4, 4) + 50]), (2, 2)), {"mode": "avg"}),
+        Case("a random (2, 3, 4, 4) input, 2x2 average", (np.stack([_spread(_rng, 3, 4, 4), _spread(_rng, 3, 4, 4) + 50]), (2, 2)), {"mode": "avg"}),
     ),
-    hidden=(
-        Case("a random (3, 2, 7, 5) input, (3, 2) max, padding (1, 1), stride (2, 1)", (np.stack([_spread(2, 7, 5) + 50 * n for n in range(3)]), (3, 2)), {"padding": (1, 1), "stride": (2, 1)}),
-        Case("a random (2, 4, 6, 6) input, 3x3 average, padding (1, 1), stride (2, 2)", (np.stack([_spread(4, 6, 6) + 50 * n for n in range(2)]), (3, 3)), {"padding": (1, 1), "stride": (2, 2), "mode": "avg"}),
-        Case("a random (2, 1, 5, 5) input, 5x5 max: one output each", (_random(2, 1, 5, 5), (5, 5))),
-        Case("a (1, 3, 4, 4) input of small integers (ties), 2x2 max, stride (1, 1)", (_rng.integers(0, 3, (1, 3, 4, 4)).astype(float), (2, 2)), {"stride": (1, 1)}),
+    hidden=lambda rng: (
+        Case("a random (3, 2, 7, 5) input, (3, 2) max, padding (1, 1), stride (2, 1)", (np.stack([_spread(rng, 2, 7, 5) + 50 * n for n in range(3)]), (3, 2)), {"padding": (1, 1), "stride": (2, 1)}),
+        Case("a random (2, 4, 6, 6) input, 3x3 average, padding (1, 1), stride (2, 2)", (np.stack([_spread(rng, 4, 6, 6) + 50 * n for n in range(2)]), (3, 3)), {"padding": (1, 1), "stride": (2, 2), "mode": "avg"}),
+        Case("a random (2, 1, 5, 5) input, 5x5 max: one output each", (_random(rng, 2, 1, 5, 5), (5, 5))),
+        Case("a (1, 3, 4, 4) input of small integers (ties), 2x2 max, stride (1, 1)", (rng.integers(0, 3, (1, 3, 4, 4)).astype(float), (2, 2)), {"stride": (1, 1)}),
     ),
 )
 
@@ -309,15 +319,15 @@ _GLOBAL_AVG = Question(
     reference=_global_avg,
     visible=(
         Case("the lecture's X and X + 1 as a batch of 1 with 2 channels", (_X_AND_X1[None],)),
-        Case("a random (2, 3, 5, 5) input", (_random(2, 3, 5, 5),)),
-        Case("a random (1, 4, 3, 7) input", (_random(1, 4, 3, 7),)),
+        Case("a random (2, 3, 5, 5) input", (_random(_rng, 2, 3, 5, 5),)),
+        Case("a random (1, 4, 3, 7) input", (_random(_rng, 1, 4, 3, 7),)),
     ),
-    hidden=(
-        Case("a random (3, 4, 7, 3) input", (_random(3, 4, 7, 3),)),
-        Case("a random (2, 2, 1, 1) input: one pixel", (_random(2, 2, 1, 1),)),
-        Case("a random (1, 3, 1, 9) input: one row", (_random(1, 3, 1, 9),)),
-        Case("a random (4, 1, 6, 6) input", (_random(4, 1, 6, 6),)),
-        Case("a random (2, 5, 2, 3) input", (_random(2, 5, 2, 3),)),
+    hidden=lambda rng: (
+        Case("a random (3, 4, 7, 3) input", (_random(rng, 3, 4, 7, 3),)),
+        Case("a random (2, 2, 1, 1) input: one pixel", (_random(rng, 2, 2, 1, 1),)),
+        Case("a random (1, 3, 1, 9) input: one row", (_random(rng, 1, 3, 1, 9),)),
+        Case("a random (4, 1, 6, 6) input", (_random(rng, 4, 1, 6, 6),)),
+        Case("a random (2, 5, 2, 3) input", (_random(rng, 2, 5, 2, 3),)),
     ),
     mistakes={
         "the pooled axes were dropped: keep them, of size 1, for an (N, C, 1, 1) result": lambda X: X.mean(axis=(2, 3)),
@@ -335,15 +345,15 @@ _ADAPTIVE_AVG = Question(
     reference=_adaptive_avg,
     visible=(
         Case("the lecture's 7 cells into 4 bins, on both axes of 0..48 as 7x7", (np.arange(49.0).reshape(1, 1, 7, 7), (4, 4))),
-        Case("a random (1, 2, 5, 5) input into (1, 1): global average pooling", (_random(1, 2, 5, 5), (1, 1))),
-        Case("a random (1, 1, 3, 4) input into (3, 4): every bin one cell", (_random(1, 1, 3, 4), (3, 4))),
-        Case("a random (2, 1, 6, 9) input into (3, 3): bins of 2 and 3 cells", (_random(2, 1, 6, 9), (3, 3))),
+        Case("a random (1, 2, 5, 5) input into (1, 1): global average pooling", (_random(_rng, 1, 2, 5, 5), (1, 1))),
+        Case("a random (1, 1, 3, 4) input into (3, 4): every bin one cell", (_random(_rng, 1, 1, 3, 4), (3, 4))),
+        Case("a random (2, 1, 6, 9) input into (3, 3): bins of 2 and 3 cells", (_random(_rng, 2, 1, 6, 9), (3, 3))),
     ),
-    hidden=(
-        Case("a random (2, 3, 7, 5) input into (4, 3)", (_random(2, 3, 7, 5), (4, 3))),
-        Case("a random (1, 2, 3, 3) input into (5, 5): more bins than cells", (_random(1, 2, 3, 3), (5, 5))),
-        Case("a random (1, 1, 10, 7) input into (3, 4)", (_random(1, 1, 10, 7), (3, 4))),
-        Case("a random (2, 2, 12, 12) input into (5, 7)", (_random(2, 2, 12, 12), (5, 7))),
+    hidden=lambda rng: (
+        Case("a random (2, 3, 7, 5) input into (4, 3)", (_random(rng, 2, 3, 7, 5), (4, 3))),
+        Case("a random (1, 2, 3, 3) input into (5, 5): more bins than cells", (_random(rng, 1, 2, 3, 3), (5, 5))),
+        Case("a random (1, 1, 10, 7) input into (3, 4)", (_random(rng, 1, 1, 10, 7), (3, 4))),
+        Case("a random (2, 2, 12, 12) input into (5, 7)", (_random(rng, 2, 2, 12, 12), (5, 7))),
     ),
     mistakes={
         "bins [floor(i*n/m), floor((i+1)*n/m)) of equal width: a bin's end rounds up, ceil((i+1)*n/m)": _binned_avg(lambda n, m: [(i * n // m, (i + 1) * n // m) for i in range(m)]),
@@ -417,11 +427,11 @@ def _share(window):
     return np.full(window.shape, 1.0 / window.size)
 
 
-def _gradient_case(label, shape, pool_size, stride=None, X=None):
+def _gradient_case(rng, label, shape, pool_size, stride=None, X=None):
     """dY and X for a backward case: X random unless given, dY random of the output's shape."""
-    X = _random(*shape) if X is None else X
+    X = _random(rng, *shape) if X is None else X
     out = poolkit.pool_output_size(X.shape[-2:], tuple(pool_size), stride=stride and tuple(stride))
-    return Case(label, (_random(*X.shape[:-2], *out), X, pool_size), {} if stride is None else {"stride": stride})
+    return Case(label, (_random(rng, *X.shape[:-2], *out), X, pool_size), {} if stride is None else {"stride": stride})
 
 
 _X4 = np.array([[1, 3, 3, 0], [2, 0, 1, 3], [3, 1, 2, 2], [0, 3, 2, 1]], dtype=float)  # chapter 5's ties
@@ -429,8 +439,20 @@ _X3 = np.array([[0, 1, 2], [3, 9, 4], [5, 6, 7]], dtype=float)  # chapter 5's ov
 _G4 = np.array([[1.0, 2.0], [3.0, 4.0]])
 
 
-def _vector_question(key, function, points, reference, visible, hidden, mistakes):
-    return Question(key=key, function=function, points=points, reference=reference, visible=visible, hidden=hidden, mistakes=mistakes, line_budget=_VECTOR_LINES)
+def _vector_question(key, function, points, reference, visible, hidden, mistakes, timed):
+    return Question(
+        key=key, function=function, points=points, reference=reference, visible=visible, hidden=hidden, mistakes=mistakes, line_budget=_VECTOR_LINES, timed=timed, time_budget=_VECTOR_SECONDS
+    )
+
+
+#: The grader's own guard (the line count runs in the student's process, which can
+#: stop it): a (2, 1536, 1536) input, 2x2 window, has 589,824 window positions. A
+#: loop over the window's 4 offsets answers within a second, most of it spent
+#: sending the arrays (0.3 to 0.6 s measured with two workers); a Python loop over
+#: the positions, even one that pools every channel at once, takes 4.6 s or more
+#: (8 microseconds a position on the course's 2-core machine).
+_VECTOR_SECONDS = 2.5
+_TIMED_SHAPE = (2, 1536, 1536)
 
 
 _VECTORIZED = _vector_question(
@@ -440,16 +462,17 @@ _VECTORIZED = _vector_question(
     _vectorized,
     visible=(
         Case("chapter 5's 0..15 as 4x4, 2x2 max (stride 2)", (_X16, (2, 2))),
-        Case("a random 40x40 input, 3x3 max, stride (2, 2)", (_random(40, 40), (3, 3)), {"stride": (2, 2)}),
-        Case("a random (2, 3, 30, 30) input, 2x2 average", (_random(2, 3, 30, 30), (2, 2)), {"mode": "avg"}),
+        Case("a random 40x40 input, 3x3 max, stride (2, 2)", (_random(_rng, 40, 40), (3, 3)), {"stride": (2, 2)}),
+        Case("a random (2, 3, 30, 30) input, 2x2 average", (_random(_rng, 2, 3, 30, 30), (2, 2)), {"mode": "avg"}),
     ),
-    hidden=(
-        Case("a random 41x37 input, 3x3 average, stride (2, 2)", (_random(41, 37), (3, 3)), {"stride": (2, 2), "mode": "avg"}),
-        Case("a random (2, 2, 64, 64) input, 4x4 max", (_random(2, 2, 64, 64), (4, 4))),
-        Case("a random 50x50 input, 2x2 max, stride (3, 3)", (_random(50, 50), (2, 2)), {"stride": (3, 3)}),
-        Case("a random 30x30 input, 3x3 average, stride (1, 1)", (_random(30, 30), (3, 3)), {"stride": (1, 1), "mode": "avg"}),
-        Case("a random 45x60 input, (5, 3) max, stride (2, 3)", (_random(45, 60), (5, 3)), {"stride": (2, 3)}),
+    hidden=lambda rng: (
+        Case("a random 41x37 input, 3x3 average, stride (2, 2)", (_random(rng, 41, 37), (3, 3)), {"stride": (2, 2), "mode": "avg"}),
+        Case("a random (2, 2, 64, 64) input, 4x4 max", (_random(rng, 2, 2, 64, 64), (4, 4))),
+        Case("a random 50x50 input, 2x2 max, stride (3, 3)", (_random(rng, 50, 50), (2, 2)), {"stride": (3, 3)}),
+        Case("a random 30x30 input, 3x3 average, stride (1, 1)", (_random(rng, 30, 30), (3, 3)), {"stride": (1, 1), "mode": "avg"}),
+        Case("a random 45x60 input, (5, 3) max, stride (2, 3)", (_random(rng, 45, 60), (5, 3)), {"stride": (2, 3)}),
     ),
+    timed=lambda rng: Case("a random (2, 1536, 1536) input, 2x2 max: 589,824 window positions", (_random(rng, *_TIMED_SHAPE), (2, 2))),
     mistakes={
         "the stride defaults to 1; when stride is None it is the window's size (pool_size)": lambda X, p, stride=None, mode="max": _vectorized(X, p, (1, 1) if stride is None else stride, mode),
         "max and average pooling swapped (check mode)": lambda X, p, stride=None, mode="max": _vectorized(X, p, stride, "avg" if mode == "max" else "max"),
@@ -466,13 +489,14 @@ _MAX_BACKWARD = _vector_question(
     visible=(
         Case("chapter 5's X with ties, 2x2 window, dY = [[1, 2], [3, 4]]", (_G4, _X4, (2, 2))),
         Case("chapter 5's overlap: 2x2 window, stride (1, 1), the middle wins 4 windows", (_G4, _X3, (2, 2)), {"stride": (1, 1)}),
-        _gradient_case("a random (2, 2, 40, 40) input, 3x3 window, stride (2, 2)", (2, 2, 40, 40), (3, 3), (2, 2)),
+        _gradient_case(_rng, "a random (2, 2, 40, 40) input, 3x3 window, stride (2, 2)", (2, 2, 40, 40), (3, 3), (2, 2)),
     ),
-    hidden=(
-        _gradient_case("small integers (ties), 36x36, 3x3 window, stride (1, 1)", None, (3, 3), (1, 1), X=_rng.integers(0, 3, (36, 36)).astype(float)),
-        _gradient_case("a random (3, 45, 30) input, (2, 3) window", (3, 45, 30), (2, 3)),
-        _gradient_case("a random 40x40 input, 2x2 window, stride (3, 3): some elements in no window", (40, 40), (2, 2), (3, 3)),
+    hidden=lambda rng: (
+        _gradient_case(rng, "small integers (ties), 36x36, 3x3 window, stride (1, 1)", None, (3, 3), (1, 1), X=rng.integers(0, 3, (36, 36)).astype(float)),
+        _gradient_case(rng, "a random (3, 45, 30) input, (2, 3) window", (3, 45, 30), (2, 3)),
+        _gradient_case(rng, "a random 40x40 input, 2x2 window, stride (3, 3): some elements in no window", (40, 40), (2, 2), (3, 3)),
     ),
+    timed=lambda rng: _gradient_case(rng, "a random (2, 1536, 1536) input, 2x2 window: 589,824 window positions", _TIMED_SHAPE, (2, 2)),
     mistakes={
         "ties: every maximum of a window got the gradient; only the first, in row-major order, does": _window_loop_backward(lambda w: (w == w.max()).astype(float)),
         "ties: the last maximum got the gradient; the first, in row-major order, does": _window_loop_backward(_last_max),
@@ -490,13 +514,14 @@ _AVG_BACKWARD = _vector_question(
     visible=(
         Case("the lecture's 0..15, 2x2 window, dY = [[1, 2], [3, 4]]", (_G4, _X16, (2, 2))),
         Case("a 3x3 input, 2x2 window, stride (1, 1): the middle is in 4 windows", (_G4, _X3, (2, 2)), {"stride": (1, 1)}),
-        _gradient_case("a random (2, 3, 30, 30) input, 2x2 window", (2, 3, 30, 30), (2, 2)),
+        _gradient_case(_rng, "a random (2, 3, 30, 30) input, 2x2 window", (2, 3, 30, 30), (2, 2)),
     ),
-    hidden=(
-        _gradient_case("a random 36x36 input, 3x3 window, stride (1, 1)", (36, 36), (3, 3), (1, 1)),
-        _gradient_case("a random (3, 45, 30) input, (2, 3) window", (3, 45, 30), (2, 3)),
-        _gradient_case("a random 40x40 input, 2x2 window, stride (3, 3): some elements in no window", (40, 40), (2, 2), (3, 3)),
+    hidden=lambda rng: (
+        _gradient_case(rng, "a random 36x36 input, 3x3 window, stride (1, 1)", (36, 36), (3, 3), (1, 1)),
+        _gradient_case(rng, "a random (3, 45, 30) input, (2, 3) window", (3, 45, 30), (2, 3)),
+        _gradient_case(rng, "a random 40x40 input, 2x2 window, stride (3, 3): some elements in no window", (40, 40), (2, 2), (3, 3)),
     ),
+    timed=lambda rng: _gradient_case(rng, "a random (2, 1536, 1536) input, 2x2 window: 589,824 window positions", _TIMED_SHAPE, (2, 2)),
     mistakes={
         "the shares are not divided by the window's size: each element of a window gets dY / (kh * kw)": lambda dY, X, p, stride=None: _avg_backward(dY, X, p, stride) * (p[0] * p[1]),
         "overlapping windows overwrote each other's shares; an element in several windows gets their sum": _window_loop_backward(_share, add=False),
@@ -531,8 +556,8 @@ def _cuda_mistakes(mode):
     return mistakes
 
 
-def _small(*shape):
-    return _random(*shape).astype(np.float32)
+def _small(rng, *shape):
+    return _random(rng, *shape).astype(np.float32)
 
 
 def _cuda_question(mode, points, hidden):
@@ -543,16 +568,16 @@ def _cuda_question(mode, points, hidden):
         reference=_cuda_pool(mode),
         visible=(
             Case("the lecture's 0..15 as (1, 1, 4, 4), 2x2 window (stride 2)", (_X16[None, None].astype(np.float32), (2, 2))),
-            Case("a random (2, 3, 6, 6) input, 3x3 window, stride (1, 1)", (_small(2, 3, 6, 6), (3, 3)), {"stride": (1, 1)}),
-            Case("a random (1, 2, 5, 7) input, (2, 3) window, stride (2, 2)", (_small(1, 2, 5, 7), (2, 3)), {"stride": (2, 2)}),
+            Case("a random (2, 3, 6, 6) input, 3x3 window, stride (1, 1)", (_small(_rng, 2, 3, 6, 6), (3, 3)), {"stride": (1, 1)}),
+            Case("a random (1, 2, 5, 7) input, (2, 3) window, stride (2, 2)", (_small(_rng, 1, 2, 5, 7), (2, 3)), {"stride": (2, 2)}),
         ),
         hidden=hidden,
         mistakes=_cuda_mistakes(mode),
     )
 
 
-def _with_nan():
-    X = _small(1, 1, 6, 6)
+def _with_nan(rng):
+    X = _small(rng, 1, 1, 6, 6)
     X[0, 0, 2, 3] = np.nan
     return X
 
@@ -560,22 +585,22 @@ def _with_nan():
 _CUDA_MAX = _cuda_question(
     "max",
     4,
-    hidden=(
-        Case("a random (2, 2, 9, 9) input, 3x3 window, stride (2, 2)", (_small(2, 2, 9, 9), (3, 3)), {"stride": (2, 2)}),
-        Case("a NaN in a (1, 1, 6, 6) input, 2x2 window, stride (1, 1)", (_with_nan(), (2, 2)), {"stride": (1, 1)}),
-        Case("a negative (1, 2, 6, 6) input, 2x2 window", (-np.abs(_small(1, 2, 6, 6)) - 1, (2, 2))),
-        Case("a random (1, 3, 5, 5) input, 5x5 window: one output each", (_small(1, 3, 5, 5), (5, 5))),
-        Case("a random (1, 2, 12, 12) input, 2x2 window, stride (1, 1): 242 outputs", (_small(1, 2, 12, 12), (2, 2)), {"stride": (1, 1)}),
+    hidden=lambda rng: (
+        Case("a random (2, 2, 9, 9) input, 3x3 window, stride (2, 2)", (_small(rng, 2, 2, 9, 9), (3, 3)), {"stride": (2, 2)}),
+        Case("a NaN in a (1, 1, 6, 6) input, 2x2 window, stride (1, 1)", (_with_nan(rng), (2, 2)), {"stride": (1, 1)}),
+        Case("a negative (1, 2, 6, 6) input, 2x2 window", (-np.abs(_small(rng, 1, 2, 6, 6)) - 1, (2, 2))),
+        Case("a random (1, 3, 5, 5) input, 5x5 window: one output each", (_small(rng, 1, 3, 5, 5), (5, 5))),
+        Case("a random (1, 2, 12, 12) input, 2x2 window, stride (1, 1): 242 outputs", (_small(rng, 1, 2, 12, 12), (2, 2)), {"stride": (1, 1)}),
     ),
 )
 
 _CUDA_AVG = _cuda_question(
     "avg",
     3,
-    hidden=(
-        Case("a random (2, 2, 9, 9) input, 3x3 window, stride (2, 2)", (_small(2, 2, 9, 9), (3, 3)), {"stride": (2, 2)}),
-        Case("a random (1, 3, 5, 5) input, 5x5 window: one output each", (_small(1, 3, 5, 5), (5, 5))),
-        Case("a random (1, 2, 12, 12) input, 2x2 window, stride (1, 1): 242 outputs", (_small(1, 2, 12, 12), (2, 2)), {"stride": (1, 1)}),
+    hidden=lambda rng: (
+        Case("a random (2, 2, 9, 9) input, 3x3 window, stride (2, 2)", (_small(rng, 2, 2, 9, 9), (3, 3)), {"stride": (2, 2)}),
+        Case("a random (1, 3, 5, 5) input, 5x5 window: one output each", (_small(rng, 1, 3, 5, 5), (5, 5))),
+        Case("a random (1, 2, 12, 12) input, 2x2 window, stride (1, 1): 242 outputs", (_small(rng, 1, 2, 12, 12), (2, 2)), {"stride": (1, 1)}),
     ),
 )
 

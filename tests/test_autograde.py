@@ -136,18 +136,6 @@ PATCHES = {
     "patches_difference": "import poolkit.grader.checks\npoolkit.grader.checks.difference = lambda *args, **kwargs: None",
     "patches_numpy": "import numpy\nnumpy.isclose = lambda a, b, **kwargs: numpy.ones(numpy.shape(a), bool)",
 }
-# poolkit's numpy backend called straight, past the public functions.
-USES_POOLKIT_BACKEND = """
-from poolkit import spec
-from poolkit.backends import numpy_
-
-def pool2d(X, pool_size, mode='max'):
-    x = X.numpy()[None, None]
-    window = spec.make_window(x.shape[2:], tuple(pool_size), 1)
-    divisor = np.full(window.out_size, float(np.prod(pool_size)))
-    out = numpy_.pool(x, window, 'max') if mode == 'max' else numpy_.pool(x, window, 'sum', divisor=divisor)
-    return torch.from_numpy(out[0, 0])
-"""
 WRONG = "def pool2d(X, pool_size, mode='max'):\n    return X[: X.shape[0] - pool_size[0] + 1, : X.shape[1] - pool_size[1] + 1] * 0\n"
 
 
@@ -198,13 +186,11 @@ def course_run(tmp_path_factory):
         "deletes_tests": submission(pool2d_source(), edit=_delete_tests),
         "strips_test_metadata": submission(None, edit=_strip_test_metadata),
         "uses_framework": submission("import torch.nn.functional as F\ndef pool2d(X, pool_size, mode='max'):\n    return (F.max_pool2d if mode == 'max' else F.avg_pool2d)(X[None], pool_size, 1)[0]\n"),
-        "uses_poolkit_backend": submission(USES_POOLKIT_BACKEND),
         "attacks_files": None,  # written below, once the paths are known
         **{name: submission(WRONG + patch) for name, patch in PATCHES.items()},
         **{name: submission(pool2d_source(), edit=_metadata_edit(name)) for name in BAD_METADATA},
         "shows_html_and_floods_display": submission(pool2d_source() + DISPLAYS),
         "prints_the_environment": submission(pool2d_source() + "\nimport os\nprint(sorted(os.environ.items()))\n"),
-        "makes_verify_npz_a_folder": submission(pool2d_source() + "\nimport os\nos.makedirs('verify.npz', exist_ok=True)\n"),
     }
     # Devices other than /dev/null: a terminal (a fake progress line would reach the instructor), /dev/zero.
     targets = [out / "gradebook.db", SOLUTIONS, subs / "correct" / "pool2d.ipynb", ROOT / "poolkit" / "grader" / "checks.py", out / "grades.csv", Path("/dev/tty"), Path("/dev/zero")]
@@ -306,11 +292,12 @@ def test_edited_or_deleted_test_cells_are_restored_and_graded_as_the_instructor_
 @ONE_RUN
 @pytest.mark.parametrize("student", sorted(PATCHES))
 def test_monkeypatching_passes_in_the_notebook_but_is_not_credited(course_run, student):
-    graded = nbformat.read(course_run["out"] / "autograded" / student / "pool2d" / "pool2d.ipynb", as_version=4)
-    notebook_says = sum(float(output.data["text/plain"]) for cell in graded_cells(graded) for output in cell.outputs if output.output_type == "execute_result")
-    assert notebook_says == MAX_SCORE  # the patch fooled the tests inside the notebook
+    # unconfirmed: the patch fooled the tests inside the notebook, not the grader.
     assert score(course_run, student) == 0
     assert {"unconfirmed:pool2d_max", "unconfirmed:pool2d_avg"} <= flags(course_run, student)
+    graded = nbformat.read(course_run["out"] / "autograded" / student / "pool2d" / "pool2d.ipynb", as_version=4)
+    shown = [float(output.data["text/plain"]) for cell in graded_cells(graded) for output in cell.outputs if output.output_type == "execute_result"]
+    assert shown == [0.0, 0.0]  # the test cells show the grader's verdict, not what the patched notebook claimed
 
 
 @ONE_RUN
@@ -322,14 +309,6 @@ def test_using_the_frameworks_pooling_is_reported_and_not_credited(course_run):
 
 
 @ONE_RUN
-def test_calling_a_poolkit_backend_module_directly_is_reported_and_not_credited(course_run):
-    assert score(course_run, "uses_poolkit_backend") == 0
-    assert {"framework-pooling:pool2d_max", "framework-pooling:pool2d_avg"} <= flags(course_run, "uses_poolkit_backend")
-    graded = (course_run["out"] / "autograded" / "uses_poolkit_backend" / "pool2d" / "pool2d.ipynb").read_text()
-    assert "used poolkit.backends.numpy_.pool" in graded
-
-
-@ONE_RUN
 @pytest.mark.parametrize("student", BAD_METADATA)
 def test_metadata_nbgrader_refuses_costs_only_its_student(course_run, student):
     assert course_run["result"].returncode == 0
@@ -337,11 +316,29 @@ def test_metadata_nbgrader_refuses_costs_only_its_student(course_run, student):
     assert "refuses the notebook's metadata" in course_run["result"].stderr
 
 
-@ONE_RUN
-def test_a_submission_the_grader_fails_on_still_gets_a_row_with_zero_and_the_flag(course_run):
-    assert score(course_run, "makes_verify_npz_a_folder") == 0
-    assert "grader-error" in flags(course_run, "makes_verify_npz_a_folder")
-    assert score(course_run, "correct") == MAX_SCORE  # graded in the same run, after or before it
+def test_a_submission_the_grader_fails_on_gets_zero_and_the_flag_never_its_earlier_grade(tmp_path, monkeypatch):
+    """No submission can make the grader fail any more (tests/test_hostile.py): the grader's
+    own failure is made here, in-process, on the second run of a correct submission."""
+    from poolkit.grader import autograde
+
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    for student in ("victim", "other"):
+        (subs / student).mkdir(parents=True)
+        nbformat.write(submission(pool2d_source()), subs / student / "pool2d.ipynb")
+    settings = autograde.Settings(timeout=TIMEOUT)
+    first = {row["student_id"]: row for row in csv.DictReader(open(autograde.grade("pool2d", subs, out, workers=2, course=ROOT, settings=settings)))}
+    assert float(first["victim"]["score"]) == MAX_SCORE
+    record = autograde.record
+
+    def fails_on_the_victim(out, assignment, submission, result):
+        if submission.student == "victim":
+            raise OSError("the disk is full (made by the test)")
+        return record(out, assignment, submission, result)
+
+    monkeypatch.setattr(autograde, "record", fails_on_the_victim)
+    second = {row["student_id"]: row for row in csv.DictReader(open(autograde.grade("pool2d", subs, out, workers=2, course=ROOT, settings=settings)))}
+    assert float(second["victim"]["score"]) == 0 and "grader-error" in second["victim"]["flags"]
+    assert float(second["other"]["score"]) == MAX_SCORE
 
 
 @ONE_RUN

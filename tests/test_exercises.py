@@ -160,9 +160,9 @@ def test_full_marks_add_up_to_exactly_the_points(key):
     # nbgrader refuses a partial credit above the cell's points, so the two
     # rounded parts that check() returns must not add up to a hair more.
     question = QUESTIONS[key]
-    visible, hidden = (round(len(cases) * question.points_per_case, 6) for cases in (question.visible, question.hidden))
+    visible, hidden = (round(len(cases) * question.points_per_case, 6) for cases in (question.visible, question.hidden_cases()))
     assert visible + hidden == question.points
-    assert 2 <= question.points <= 4 and question.visible and question.hidden
+    assert 2 <= question.points <= 4 and question.visible and question.hidden_count
 
 
 def test_every_mistake_is_recognised_on_some_case():
@@ -172,7 +172,7 @@ def test_every_mistake_is_recognised_on_some_case():
     recognised = {cause: 0 for question in QUESTIONS.values() for cause in question.mistakes}
     for question in QUESTIONS.values():
         for cause, mistaken in question.mistakes.items():
-            for case in question.visible + question.hidden:
+            for case in question.visible + question.hidden_cases(np.random.default_rng(0)):
                 try:
                     answer = grading.to_numpy(mistaken(*case.args, **case.kwargs))
                 except ValueError:  # a mistake of the other mode, or of batched input only

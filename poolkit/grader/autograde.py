@@ -31,10 +31,12 @@ replaces each student's grades and never adds them twice.
 import argparse
 import csv
 import functools
+import hashlib
 import json
 import os
 import queue
 import re
+import secrets
 import selectors
 import shutil
 import signal
@@ -48,15 +50,14 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from . import checks, notebooks, sandbox
+from . import checks, notebooks, rerun, sandbox, scan
 from .course import QUESTIONS_VARIABLE, find_course, questions, questions_file
 
 FLAGS_TABLE = "poolkit_flags"
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 MAX_UNZIPPED = 1 << 30
-_MISSING = object()
-_PROTOCOL = None  # a serving worker's (input, output) pipe ends to the grader, closed in forks
 
 
 @dataclass
@@ -228,6 +229,14 @@ def _fresh_copy(cell):
     return copy
 
 
+def suspicious(nb, release):
+    """What the student's own code cells (those not as the release has them) name that
+    an honest solution never needs (:func:`poolkit.grader.scan.names_of_note`)."""
+    shipped = {cell.source.strip() for cell in release.cells}
+    own = [cell.source for cell in nb.cells if cell.cell_type == "code" and not is_test_cell(cell) and cell.source.strip() not in shipped]
+    return set().union(*(scan.names_of_note(source) for source in own))
+
+
 def sanitize(nb, release, resources):
     """nbgrader's sanitizing steps, after putting deleted test cells back."""
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
@@ -288,154 +297,121 @@ def work(job_dir):
     # A test cell that timed out or killed the kernel already scored 0: nothing to confirm.
     failed = {_grade_id(nb.cells[index]) for index in skipped}
     keys = [key for key in job["questions"] if key not in failed]
-    verified = confirm(cells, keys, scratch, env, settings)
+    sandbox.cleanup(scratch)  # nothing the kernel started outlives it
+    verified = confirm(cells, keys, scratch, env, settings, job["seed"])
     result = {"notebook": graded, "events": [[event.kind, event.cell] for event in events], "verified": verified}
     (job_dir / "result.json.part").write_text(json.dumps(result))
     os.replace(job_dir / "result.json.part", job_dir / "result.json")
 
 
-def confirm(cells, keys, scratch, env, settings):
-    """Re-run the graded functions out of the student's kernel, in a sandboxed
-    fork of this worker, and judge what they return here.
+def confirm(cells, keys, scratch, env, settings, seed):
+    """Re-run the graded functions out of the student's kernel (:mod:`poolkit.grader.rerun`)
+    and judge their answers here, where no student code runs.
 
-    Returns ``{key: {"points": float, "failures": [message, ...]}}``.
+    Each question's hidden cases are drawn from ``seed``, which only the grader
+    knows. Returns ``{key: {"points": float, "passed": int, "cases": int,
+    "failures": ["[hidden] label: message", ...]}}``.
     """
     import numpy as np
 
-    for name in ("verify-job.json", "verify.npz", "verify.json"):
-        (scratch / name).unlink(missing_ok=True)
-    (scratch / "verify-job.json").write_text(json.dumps({"cells": cells, "keys": keys, "timeout": settings.timeout}))
-    cases = sum(len(checks.question(key).visible) + len(checks.question(key).hidden) for key in keys)
-    # Whatever it does not report in time is not confirmed.
-    _run_sandboxed_fork(lambda: verify(scratch / "verify-job.json"), scratch, env, settings.memory, settings.timeout * (len(cells) + cases) + 60)
-    try:
-        problems = json.loads((scratch / "verify.json").read_text())
-        arrays = dict(np.load(scratch / "verify.npz", allow_pickle=False))
-    except (OSError, ValueError):
-        problems, arrays = {}, {}
-    verified = {}
+    rng = np.random.default_rng(seed)
+    plan = []  # (question, case, "visible", "hidden" or "timed") in the order they are asked
     for key in keys:
         question = checks.question(key)
-        failures, passed = [], 0
-        for number, case in enumerate(question.visible + question.hidden):
-            name = f"{key}/{number}"
-            result = _stored(arrays, name)
-            problem = problems.get(name, "no result: the function did not run to the end of this case")
-            outcome = checks.judge(question, case, result, None if result is not None else problem)
-            passed += outcome.passed
-            if not outcome.passed:
-                failures.append(f"{case.label}: {outcome.message}")
-        verified[key] = {"points": round(passed * question.points_per_case, 6), "failures": failures}
+        if question.timed is not None:
+            plan.append((question, question.timed(rng), "timed"))
+        plan += [(question, case, "visible") for case in question.visible]
+        plan += [(question, case, "hidden") for case in question.hidden_cases(rng)]
+    lock = any(question.forbid_pooling for question, _, _ in plan)
+    answers, refused = ask(cells, [(question, case) for question, case, _ in plan], scratch, env, settings, lock)
+    verified: dict[str, dict[str, Any]] = {key: {"points": 0.0, "passed": 0, "cases": 0, "failures": [f"[{cell}]" for cell in refused if checks.question(key).forbid_pooling]} for key in keys}
+    too_slow = {}
+    for (question, case, kind), (result, problem, seconds) in zip(plan, answers):
+        outcome = checks.judge(question, case, result, problem)
+        entry = verified[question.key]
+        if kind == "timed":
+            print(f"{question.key}: the timed case took {seconds:.2f} s (at most {question.time_budget:g})", file=sys.stderr)
+            if not outcome.passed or seconds > question.time_budget:
+                why = outcome.message if not outcome.passed else f"took {seconds:.1f} s (at most {question.time_budget:g})"
+                too_slow[question.key] = f"[timed] {case.label}: {why}: a loop over the window's offsets answers it in a fraction of that; a loop over every output does not"
+            continue
+        entry["cases"] += 1
+        entry["passed"] += outcome.passed
+        if not outcome.passed:
+            entry["failures"].append(f"{'[hidden] ' if kind == 'hidden' else ''}{case.label}: {outcome.message}")
+    for key, entry in verified.items():
+        if key in too_slow:  # the grader's own measure of the vectorize exercises: no credit without it
+            entry["passed"], entry["failures"] = 0, [too_slow[key], *entry["failures"]]
+        entry["points"] = round(entry["passed"] * checks.question(key).points_per_case, 6)
     return verified
 
 
-def _run_sandboxed_fork(task, scratch, env, memory, timeout):
-    """Run ``task()`` in a fork of this process with a student's rights
-    (:mod:`poolkit.grader.sandbox`), silenced, and kill it after ``timeout`` seconds.
+#: The re-run's own files, bound read-only into its sandbox, where poolkit's folder is hidden.
+RERUN_FILES = ("rerun.py", "lockout.py")
+RERUN_DIR = "/tmp/poolkit-rerun"  # inside the sandbox (its private /tmp)
 
-    A fork starts with this worker's imports (torch, MXNet, poolkit) already
-    done, where a fresh process would spend seconds importing them again.
+
+def ask(cells, calls, scratch, env, settings, lock):
+    """Run the student's ``cells`` in a fresh sandboxed process and ask it for the answer
+    to each ``(question, case)`` of ``calls``, one case at a time (its inputs are sent
+    only then): a list of ``(result, None, seconds)`` or ``(None, why there is no
+    result, seconds)``, the seconds from sending the case to its answer, and the
+    cells that the lockout of the frameworks' pooling stopped.
+
+    What does not come back in time, or in the format, is not credited; the process,
+    and everything it started, is ended before this returns.
     """
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        try:
-            os.setpgid(0, 0)
-            if _PROTOCOL is not None:
-                os.close(_PROTOCOL[0])
-                os.close(_PROTOCOL[1])
-            silent = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(silent, fd)
-            os.chdir(scratch)
-            os.environ.clear()
-            os.environ.update(env)
-            sandbox.restrict(str(scratch), sandbox.readable())
-            # The cap counts what the student's code adds to the worker's own address space.
-            sandbox.limit_resources(sandbox.address_space() + memory)
-            task()
-        finally:
-            os._exit(0)
-    deadline = time.monotonic() + timeout
-    while os.waitpid(pid, os.WNOHANG) == (0, 0):
-        if time.monotonic() > deadline:
-            os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return
-        time.sleep(0.01)
-
-
-def _stored(arrays, name):
-    if name in arrays:
-        return arrays[name]
-    parts = sorted((int(key.rsplit("/", 1)[1]), value) for key, value in arrays.items() if key.startswith(name + "/"))
-    return tuple(value for _, value in parts) if parts else None
-
-
-def verify(job_path):
-    """In the sandbox: run the student's cells, undo any patching of modules, and
-    save what each graded function returns on each case (``verify.npz``), or why
-    it did not (``verify.json``)."""
-    import numpy as np
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    job = json.loads(Path(job_path).read_text())
-    folder = Path(job_path).parent
-    before = {name: dict(vars(module)) for name, module in list(sys.modules.items()) if module is not None}
-    namespace = {"__name__": "__main__"}
-    transform = TransformerManager().transform_cell
-    for number, source in enumerate(job["cells"]):
-        try:
-            exec(compile(transform(source), f"<cell {number + 1}>", "exec"), namespace)
-        except BaseException:  # the notebook run already reported it; go on as the kernel did
-            continue
-    _restore_modules(before)
-    framework = namespace.get("FRAMEWORK")
-    framework = framework if framework in checks.FRAMEWORKS else "pytorch"
-
-    def stop(*_):
-        raise TimeoutError("this case ran past the grader's time limit")
-
-    signal.signal(signal.SIGALRM, stop)
-    problems, arrays = {}, {}
-    for key in job["keys"]:
-        question = checks.question(key)
-        function = namespace.get(question.function)
-        for number, case in enumerate(question.visible + question.hidden):
-            name = f"{key}/{number}"
-            signal.alarm(int(job["timeout"]))
+    here = Path(rerun.__file__).resolve().parent
+    prefix = sandbox.command(
+        scratch, settings.memory, hide=[str(Path(checks.__file__).resolve().parents[1])], bind=[(str(here / name), f"{RERUN_DIR}/{name}") for name in RERUN_FILES]
+    )
+    harness = f"{RERUN_DIR}/rerun.py" if sandbox.isolated() else str(here / "rerun.py")
+    answers = [(None, "no result: the re-run of your notebook stopped before this case", 0.0)] * len(calls)
+    refused: list[str] = []
+    process = subprocess.Popen(
+        [*prefix, sys.executable, "-I", "-B", harness], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=scratch, start_new_session=True
+    )
+    assert process.stdin is not None and process.stdout is not None
+    channel = rerun.Channel(process.stdout.fileno(), process.stdin.fileno())
+    try:
+        channel.send({"kind": "job", "cells": cells, "timeout": settings.timeout, "lock": lock})
+        # Starting, importing the frameworks and running the cells: a cell's time each, and a minute.
+        ready, _ = channel.receive(time.monotonic() + settings.timeout * len(cells) + 60)
+        if ready.get("kind") != "ready":
+            raise rerun.ProtocolError("the re-run did not start")
+        refused = [str(item)[: rerun.MAX_MESSAGE_TEXT] for item in ready.get("refused", [])[:3]] if isinstance(ready.get("refused"), list) else []
+        for number, (question, case) in enumerate(calls):
+            sent = time.monotonic()
+            channel.send({"kind": "case", "function": question.function, "line_budget": question.line_budget}, (tuple(case.args), dict(case.kwargs)))
+            reply, value = channel.receive(sent + settings.timeout + 10)
+            answers[number] = (*_answer(reply, value), time.monotonic() - sent)
+    except (rerun.ProtocolError, EOFError, TimeoutError, OSError, TypeError, ValueError) as error:
+        print(f"re-run stopped: {type(error).__name__}: {error}", file=sys.stderr)
+    finally:
+        for stream in (process.stdin, process.stdout):
             try:
-                result, problem = checks.call_case(question, function, case, framework)
-            except BaseException as error:
-                result, problem = None, checks.describe_exception(error)
-            finally:
-                signal.alarm(0)
-            if problem is None:
-                items = result if isinstance(result, tuple) else None
-                for part, value in enumerate(items) if items is not None else [(None, result)]:
-                    if value.dtype == object:
-                        problem = "the result is not an array of numbers"
-                        break
-                    arrays[name if part is None else f"{name}/{part}"] = value
-            if problem is not None:
-                problems[name] = problem
-    np.savez(folder / "verify.npz", **arrays)
-    (folder / "verify.json").write_text(json.dumps(problems))
+                stream.close()
+            except OSError:
+                pass
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        sandbox.cleanup(scratch)
+    return answers, refused
 
 
-def _restore_modules(before):
-    """Put back every module attribute the student's code replaced or deleted."""
-    for name, saved in before.items():
-        module = sys.modules.get(name)
-        if module is None:
-            continue
-        current = vars(module)
-        for attribute, value in saved.items():
-            if current.get(attribute, _MISSING) is not value:
-                try:
-                    setattr(module, attribute, value)
-                except (AttributeError, TypeError):
-                    pass
+def _answer(reply, value):
+    """One reply of the re-run as ``(result, problem)``: numbers only, or a message."""
+    import numpy as np
 
+    if reply.get("kind") == "problem" and isinstance(reply.get("message"), str):
+        return None, reply["message"][: rerun.MAX_MESSAGE_TEXT]
+    parts = value if isinstance(value, tuple) else (value,)
+    if reply.get("kind") == "result" and parts and all(isinstance(part, np.ndarray) for part in parts):
+        return value, None
+    return None, "the re-run gave no answer of the expected form"
 
 
 # --- recording grades -----------------------------------------------------------
@@ -480,18 +456,38 @@ def record(out, assignment, submission, result):
             confirmed = result["verified"].get(key)
             if confirmed is None:  # its cell timed out or killed the kernel: already 0
                 continue
+            # The grade is the grader's own judgement of the re-run; the kernel's cell only showed the student.
             grade = gb.find_grade(key, submission.notebook, assignment, submission.student)
             if grade.auto_score is not None and grade.auto_score > confirmed["points"] + 1e-9:
-                grade.auto_score = confirmed["points"]
                 flags.add(f"unconfirmed:{key}")
+            grade.auto_score = confirmed["points"]
             if any(checks.FORBIDDEN_POOLING in failure for failure in confirmed["failures"]):
                 flags.add(f"framework-pooling:{key}")
         gb.db.commit()
+    _show_verdicts(nb, result["verified"])
     _save_flags(out, assignment, submission.student, flags)
     graded = Path(out) / "autograded" / submission.student / assignment / f"{submission.notebook}.ipynb"
     graded.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, graded)
     feedback(out, assignment, submission, nb, flags)
+
+
+def _show_verdicts(nb, verified):
+    """Each confirmed test cell shows the grader's verdict instead of what the kernel
+    printed: no output of the hidden tests (nor anything the student's code wrote
+    there) reaches the graded notebook or the feedback."""
+    import nbformat
+
+    for cell in nb.cells:
+        confirmed = verified.get(_grade_id(cell)) if is_test_cell(cell) else None
+        if confirmed is None:
+            continue
+        lines = [f"{_grade_id(cell)}: {confirmed['passed']} of {confirmed['cases']} cases passed, graded out of your notebook (hidden cases drawn for this run)"]
+        lines += [f"  FAIL {failure}" for failure in confirmed["failures"]]
+        cell.outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n"),
+            nbformat.v4.new_output("execute_result", data={"text/plain": repr(confirmed["points"])}, execution_count=cell.get("execution_count")),
+        ]
 
 
 def _valid_score(cell):
@@ -563,6 +559,7 @@ def feedback(out, assignment, submission, nb, flags):
     from nbgrader.preprocessors import ClearHiddenTests
 
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    _scrub(nb, _hidden_lines(nb))
     nb, _ = ClearHiddenTests().preprocess(nb, {})
     nb, _ = SanitizeHTML().preprocess(nb, {})
     if flags:
@@ -571,6 +568,38 @@ def feedback(out, assignment, submission, nb, flags):
     target = Path(out) / "feedback" / submission.student / f"{submission.notebook}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html, encoding="utf-8")
+
+
+def _hidden_lines(nb):
+    """The lines of the hidden tests (between nbgrader's markers) of ``nb``'s test cells."""
+    lines, inside = set(), False
+    for cell in nb.cells:
+        for line in cell.source.splitlines() if is_test_cell(cell) else ():
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                inside = "BEGIN" in line
+            elif inside and line.strip():
+                lines.add(line.strip())
+    return lines
+
+
+def _scrub(nb, lines):
+    """Every output that quotes one of ``lines`` (a student printing ``In``, or a
+    frame's source) shows ``[a hidden test]`` in its place."""
+
+    def clean(text):
+        for line in lines:
+            text = text.replace(line, "[a hidden test]")
+        return text
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = clean("".join(output["text"]))
+            for kind, value in output.get("data", {}).items():
+                if isinstance(value, (str, list)) and not kind.startswith("image/"):
+                    output["data"][kind] = clean("".join(value))
+            if "traceback" in output:
+                output["traceback"] = [clean(line) for line in output["traceback"]]
 
 
 def write_grades(out, assignment):
@@ -596,7 +625,13 @@ def write_grades(out, assignment):
 # --- the run ---------------------------------------------------------------------
 
 
-def prepare(out, assignment, notebook, student, path, flags, settings, course):
+def hidden_seed(secret, student):
+    """The seed of ``student``'s hidden inputs in a run whose secret is ``secret``: one
+    draw per student and run, known to no one before the run (nor kept after it)."""
+    return int.from_bytes(hashlib.sha256(secret + student.encode()).digest()[:8], "big")
+
+
+def prepare(out, assignment, notebook, student, path, flags, settings, course, secret):
     """Sanitize one student's notebook into a fresh job folder; None if there is nothing to run."""
     import nbformat
 
@@ -620,6 +655,9 @@ def prepare(out, assignment, notebook, student, path, flags, settings, course):
         return submission, False
     submission.flags.update(f"test-deleted:{name}" for name in deleted)
     submission.flags.update(f"test-edited:{name}" for name in edited)
+    noted = suspicious(nb, release)
+    if noted:
+        submission.flags.add("suspicious:" + ",".join(sorted(noted)[:6]))
     known = questions(questions_file(course))
     submission.questions = [_grade_id(cell) for cell in nb.cells if is_test_cell(cell) and _grade_id(cell) in known]
     for extra in (Path(out) / "course" / "release" / assignment).iterdir():
@@ -627,7 +665,8 @@ def prepare(out, assignment, notebook, student, path, flags, settings, course):
             shutil.copy(extra, job / "scratch" / extra.name)
     shutil.copy(questions_file(course), job / "scratch" / "questions.py")
     nbformat.write(nb, job / "submitted.ipynb")
-    (job / "job.json").write_text(json.dumps({"settings": vars(settings), "questions": submission.questions}))
+    # job.json stays outside scratch/: no sandbox can read the seed.
+    (job / "job.json").write_text(json.dumps({"settings": vars(settings), "questions": submission.questions, "seed": hidden_seed(secret, student)}))
     return submission, True
 
 
@@ -694,16 +733,27 @@ class Progress:
             print(file=sys.stderr)
 
 
-def grade(assignment, submissions, out, *, workers=None, course=None, settings=None):
-    """Autograde every submission of ``assignment``; returns the path of ``grades.csv``."""
+def grade(assignment, submissions, out, *, workers=None, course=None, settings=None, unsafe_no_sandbox=False):
+    """Autograde every submission of ``assignment``; returns the path of ``grades.csv``.
+
+    Refuses (``RuntimeError``) where bubblewrap cannot isolate the students' processes,
+    unless ``unsafe_no_sandbox`` is set (``--unsafe-no-sandbox``): then with a warning.
+    """
     settings = settings or Settings()
     out = Path(out).resolve()
     course = Path(course) if course else find_course()
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
-    if sandbox.landlock_abi() == 0:
-        print("warning: this kernel has no Landlock: submissions run without the file-write sandbox", file=sys.stderr)
+    if not sandbox.isolated():
+        if not unsafe_no_sandbox:
+            raise RuntimeError(
+                f"bubblewrap cannot isolate submissions here ({sandbox.mode()}): poolkit grade does not run untrusted code "
+                "without it. Install it (make bwrap, or apt-get install bubblewrap), or pass --unsafe-no-sandbox "
+                "for submissions you trust"
+            )
+        print(f"warning: --unsafe-no-sandbox: submissions run without bubblewrap ({sandbox.mode()})", file=sys.stderr)
+    print(f"sandbox: {sandbox.mode()}", file=sys.stderr)
     # nbgrader runs `alembic` from PATH; it lives beside this Python, which may not be on PATH.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     folder = unpack(submissions, out)
@@ -711,7 +761,7 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
     pool = [Worker(out / "workers" / f"worker-{number + 1}.log", course) for number in range(workers)]
     try:
         for worker in pool:
-            worker.start()  # they import the frameworks while nbgrader generates the assignment
+            worker.start()  # they load the course's questions while nbgrader generates the assignment
         grades = _grade_all(assignment, folder, out, course, settings, pool)
     except BaseException:  # an error, or Ctrl-C: leave no worker behind
         for worker in pool:
@@ -722,6 +772,38 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
     return grades
 
 
+def _job_timeout(settings):
+    return settings.timeout * 200 + 600
+
+
+SELF_CHECK = ".self-check"  # its job folder: no student id starts with a dot
+
+
+def self_check(out, assignment, notebook, course, settings, worker, secret):
+    """Grade the instructor's own solution notebook through the same path as every
+    student's (sandbox, kernel, re-run), and stop the run before it grades anyone
+    unless it earns full marks: a broken setup (poolkit not importable in the
+    sandbox, a course that does not match the installed grader) would otherwise
+    give every student 0 without an error."""
+    source = Path(out) / "course" / "source" / assignment / f"{notebook}.ipynb"
+    submission, runnable = prepare(out, assignment, notebook, SELF_CHECK, source, set(), settings, course, secret)
+    if not runnable or not worker.grade(submission.job, _job_timeout(settings)):
+        raise RuntimeError(f"the instructor's solution of {assignment} could not be graded ({', '.join(sorted(submission.flags)) or 'the worker left no result'}; see {submission.job / 'worker.log'}): nothing was graded")
+    result = json.loads((submission.job / "result.json").read_text())
+    full = sum(checks.question(key).points for key in submission.questions)
+    earned = sum(result["verified"].get(key, {}).get("points", 0.0) for key in submission.questions)
+    if not submission.questions or earned < full - 1e-6:
+        problems = [f"{key}: {failure}" for key, entry in result["verified"].items() for failure in entry["failures"]]
+        problems += [f"{kind} in cell {cell + 1}" for kind, cell in result["events"]]
+        problems += [f"{output['ename']}: {output['evalue']}" for cell in result["notebook"]["cells"] for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+        raise RuntimeError(
+            f"the instructor's solution of {assignment} earns {earned:g} of {full:g} points through the grader "
+            f"(sandbox, kernel, re-run), so every student would be graded wrong: nothing was graded. "
+            f"Check that poolkit is installed in this environment from this course. First problems: {'; '.join(problems[:3]) or 'none reported'}"
+        )
+    shutil.rmtree(submission.job, ignore_errors=True)
+
+
 def _grade_all(assignment, folder, out, course, settings, pool):
     names = generate(course, assignment, out)
     if len(names) != 1:
@@ -730,6 +812,8 @@ def _grade_all(assignment, folder, out, course, settings, pool):
     found = students(folder, notebook)
     if not found:
         raise FileNotFoundError(f"no <student_id>/ folders in {folder}")
+    secret = secrets.token_bytes(16)  # this run's: the hidden cases' inputs are drawn from it
+    self_check(out, assignment, notebook, course, settings, pool[0], secret)
     progress = Progress(len(found), f"grading {assignment}")
     idle: queue.Queue[Worker] = queue.Queue()
     for worker in pool:
@@ -738,7 +822,7 @@ def _grade_all(assignment, folder, out, course, settings, pool):
     def run(submission):
         worker = idle.get()
         try:
-            return worker.grade(submission.job, settings.timeout * 200 + 600)
+            return worker.grade(submission.job, _job_timeout(settings))
         finally:
             idle.put(worker)
 
@@ -750,7 +834,7 @@ def _grade_all(assignment, folder, out, course, settings, pool):
                 progress.step(student)
                 continue
             try:
-                submission, runnable = prepare(out, assignment, notebook, student, path, flags, settings, course)
+                submission, runnable = prepare(out, assignment, notebook, student, path, flags, settings, course, secret)
             except Exception as error:  # the grader failed on this student, not the student: 0, said so, and go on
                 print(f"\nerror: preparing {student} failed: {type(error).__name__}: {error}", file=sys.stderr)
                 record_empty(out, assignment, student, set(flags) | {"grader-error"})
@@ -780,14 +864,13 @@ def _grade_all(assignment, folder, out, course, settings, pool):
 def serve():
     """A worker: grade each job folder named on stdin, answering with its name on stdout.
 
-    The worker lives for the whole run: it imports the frameworks once, and the
-    out-of-kernel checks are forks of it. Its own stdin and stdout are kept for
-    the grader alone: kernels started for a job inherit ``/dev/null`` and the
-    job's ``worker.log`` instead.
+    The worker lives for the whole run and never runs a student's code itself:
+    each job's kernel and re-run are sandboxed processes of their own. Its stdin
+    and stdout are kept for the grader alone: kernels started for a job inherit
+    ``/dev/null`` and the job's ``worker.log`` instead.
     """
-    global _PROTOCOL
-    _PROTOCOL = (os.dup(0), os.dup(1))  # not inherited by kernels (Python's dups are non-inheritable)
-    jobs, answers = os.fdopen(_PROTOCOL[0], "r"), os.fdopen(_PROTOCOL[1], "w", buffering=1)
+    # Dups are not inherited by the kernels and re-runs this worker starts.
+    jobs, answers = os.fdopen(os.dup(0), "r"), os.fdopen(os.dup(1), "w", buffering=1)
     silent = os.open(os.devnull, os.O_RDONLY)
     os.dup2(silent, 0)
     _preimport()
@@ -807,16 +890,12 @@ def serve():
 
 
 def _preimport():
-    """Import what students' code and the checks use, once per worker, before any fork."""
-    import IPython.core.inputtransformer2  # noqa: F401
+    """Load the course's questions (named by the grader in this worker's environment)
+    and the notebook machinery once per worker. The frameworks are not imported here:
+    the worker only judges NumPy arrays, and students' code runs in processes of its own."""
+    import nbclient  # noqa: F401
 
-    questions()  # the course's, named by the grader in this worker's environment
-
-    for framework in ("torch", "mxnet"):
-        try:
-            __import__(framework)
-        except ImportError:
-            pass
+    questions()
 
 
 def main(argv=None):

@@ -41,8 +41,9 @@ from typing import Callable, Mapping, Optional
 
 import numpy as np
 
-FRAMEWORKS = ("pytorch", "mxnet")
-FORBIDDEN_POOLING = "the pooling this exercise asks you to write yourself"
+from .rerun import FRAMEWORKS, to_framework, to_numpy
+from .rerun import LOCKED_OUT as FORBIDDEN_POOLING
+
 # poolkit's own code (the library and the grader) is never the student's.
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _LIBRARY_DIRS = tuple(sorted({os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, sys.exec_prefix)}))
@@ -75,8 +76,12 @@ class Question:
         The test cell's points, shared equally by all its cases.
     reference : callable
         The right answer, called with the case's arguments (as NumPy arrays).
-    visible, hidden : tuple of Case
-        The cases the released notebook checks, and those only the grader runs.
+    visible : tuple of Case
+        The cases the released notebook checks (fixed inputs, shown to students).
+    hidden : callable
+        ``hidden(rng)``: the cases only the grader counts, their inputs drawn
+        from the ``numpy.random.Generator`` it is given (the grader's seed when
+        grading, fresh entropy anywhere else: see :meth:`hidden_cases`).
     mistakes : mapping of str to callable
         A likely cause, and what a function with that mistake returns for the
         same arguments: a wrong answer equal to it is reported with the cause.
@@ -85,6 +90,13 @@ class Question:
     line_budget : int, optional
         The most lines of the student's Python a case may run; a loop over every
         output pixel runs far more, a loop over the window's offsets far fewer.
+        The student's own process counts them (a help, which their code can
+        switch off); the grader's guard is ``timed``.
+    timed : callable, optional
+        ``timed(rng)``: a large case that only a function without a Python loop
+        over the outputs answers within ``time_budget`` seconds, timed by the
+        grader from its side of the re-run's channel. It is no case of its own:
+        failing it (too slow or wrong) fails every case of the question.
     rtol, atol : float
         The tolerance of the comparison (NaN matches NaN).
     """
@@ -94,19 +106,30 @@ class Question:
     points: float
     reference: Callable
     visible: tuple
-    hidden: tuple = ()
+    hidden: Callable[[np.random.Generator], tuple] = lambda rng: ()
     mistakes: Mapping[str, Callable] = field(default_factory=dict)
     forbid_pooling: bool = True
     line_budget: Optional[int] = None
+    timed: Optional[Callable[[np.random.Generator], Case]] = None
+    time_budget: float = 2.0
     rtol: float = 1e-5
     atol: float = 1e-6
 
-    def cases(self, hidden=False):
-        return self.hidden if hidden else self.visible
+    def hidden_cases(self, rng: Optional[np.random.Generator] = None) -> tuple:
+        """The hidden cases drawn from ``rng`` (default: a generator seeded from the OS's entropy)."""
+        return tuple(self.hidden(np.random.default_rng() if rng is None else rng))
+
+    def cases(self, hidden=False, rng=None):
+        return self.hidden_cases(rng) if hidden else self.visible
+
+    @property
+    def hidden_count(self) -> int:
+        # The same for every draw: only the inputs are random.
+        return len(self.hidden_cases(np.random.default_rng(0)))
 
     @property
     def points_per_case(self):
-        return self.points / (len(self.visible) + len(self.hidden))
+        return self.points / (len(self.visible) + self.hidden_count)
 
 
 @dataclass
@@ -135,38 +158,6 @@ def check_framework(framework):
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {FRAMEWORKS}, got framework={framework!r}")
     return framework
-
-
-def to_framework(value, framework):
-    """``value`` with every NumPy array in it turned into an array of ``framework`` (a fresh copy)."""
-    if isinstance(value, np.ndarray):
-        if framework == "pytorch":
-            import torch
-
-            return torch.tensor(value)
-        import mxnet as mx
-
-        return mx.nd.array(value, dtype=value.dtype)
-    if isinstance(value, tuple):
-        return tuple(to_framework(item, framework) for item in value)
-    if isinstance(value, list):
-        return [to_framework(item, framework) for item in value]
-    return value
-
-
-def to_numpy(value):
-    """A student's result as NumPy: arrays of any framework, numbers, and tuples or lists of them."""
-    module = type(value).__module__.split(".", 1)[0]
-    if module == "torch" and hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
-    if module == "mxnet" and hasattr(value, "asnumpy"):
-        return value.asnumpy()
-    if isinstance(value, (tuple, list)):
-        items = [to_numpy(item) for item in value]
-        if all(item.ndim == 0 for item in items if isinstance(item, np.ndarray)) and all(isinstance(item, np.ndarray) for item in items):
-            return np.array(items)
-        return tuple(items)
-    return np.asarray(value)
 
 
 # --- what is wrong with an answer ---------------------------------------------
@@ -413,6 +404,6 @@ def check(key, function, framework="pytorch", *, hidden=False):
     print(f"{key}: {passed} of {len(outcomes)} {kind} cases passed ({'PyTorch' if framework == 'pytorch' else 'MXNet'})")
     for outcome in outcomes:
         print(f"  ok   {outcome.case.label}" if outcome.passed else f"  FAIL {outcome.case.label}: {outcome.message}")
-    if not hidden and item.hidden:
-        print(f"  (the grader also runs {len(item.hidden)} hidden case{'s' if len(item.hidden) != 1 else ''})")
+    if not hidden and item.hidden_count:
+        print(f"  (the grader also runs {item.hidden_count} hidden case{'s' if item.hidden_count != 1 else ''}, on inputs it draws when it grades)")
     return round(passed * item.points_per_case, 6)

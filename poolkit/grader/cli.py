@@ -28,7 +28,7 @@ def grade_command(args):
     from .autograde import Settings, grade
 
     settings = Settings(timeout=args.timeout, memory=args.memory_gb)
-    path = grade(args.assignment, args.submissions, args.out, workers=args.workers, course=args.course, settings=settings)
+    path = grade(args.assignment, args.submissions, args.out, workers=args.workers, course=args.course, settings=settings, unsafe_no_sandbox=args.unsafe_no_sandbox)
     print(f"grades: {path}\nfeedback: {Path(args.out) / 'feedback'}")
     return 0
 
@@ -81,6 +81,9 @@ def main(argv=None):
     grade.add_argument("--timeout", type=_positive, default=30, help="seconds one cell may run (default: 30)")
     grade.add_argument("--memory-gb", type=_gigabytes, default=4 << 30, help="memory cap of each student's processes (default: 4)")
     grade.add_argument("--course", default=None, help="the course's root (default: found from the current folder)")
+    grade.add_argument(
+        "--unsafe-no-sandbox", action="store_true", help="grade even where bubblewrap cannot isolate submissions (only for submissions you trust)"
+    )
     grade.set_defaults(run=grade_command)
     check = commands.add_parser("check", help="run a notebook's visible tests and summarise them per question")
     check.add_argument("notebook")
