@@ -432,6 +432,39 @@ def test_bad_arguments_get_a_clear_error(tmp_path):
     assert unknown.returncode == 2 and "no-such" in unknown.stderr and "pool2d" in unknown.stderr
 
 
+def test_without_bubblewrap_it_refuses_to_grade_unless_told_it_is_unsafe(tmp_path, monkeypatch):
+    from poolkit.grader import autograde, sandbox
+
+    monkeypatch.setattr(sandbox, "_bubblewrap", lambda: ("", "no user namespaces (made by the test)"))
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="--unsafe-no-sandbox") as refused:
+        autograde.grade("pool2d", tmp_path / "subs", tmp_path / "out", workers=1, course=ROOT)
+    assert "no user namespaces (made by the test)" in str(refused.value)
+    assert not (tmp_path / "out").exists()  # refused before anything was made
+
+
+def test_a_broken_setup_stops_before_it_grades_anyone(tmp_path):
+    """A course whose own solution does not earn full marks through the grader (here its
+    average pooling is wrong) would grade every student wrong: the run refuses, and says why."""
+    course = tmp_path / "course"
+    (course / "solutions").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copy(ROOT / "solutions" / "questions.py", course / "solutions")
+    shutil.copytree(ROOT / "solutions" / "pool2d", course / "solutions" / "pool2d")
+    nb = nbformat.read(course / "solutions" / "pool2d" / "pool2d.ipynb", as_version=4)
+    answer = solution_cell(nb)
+    assert "mean()" in answer.source
+    answer.source = answer.source.replace("mean()", "max()")
+    nbformat.write(nb, course / "solutions" / "pool2d" / "pool2d.ipynb")
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    nbformat.write(submission(pool2d_source()), tmp_path / "subs" / "ann" / "pool2d.ipynb")
+    command = [sys.executable, "-m", "poolkit.grader.cli", "grade", "pool2d", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--course", str(course), "--workers", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert re.search(r"the instructor's solution of pool2d earns [0-9.]+ of 6 points", result.stderr) and "nothing was graded" in result.stderr
+    assert not (tmp_path / "out" / "grades.csv").exists() and not (tmp_path / "out" / "feedback").exists()
+
+
 def test_poolkit_check_summarises_the_visible_tests_per_question(tmp_path):
     """Notebooks outside the course find its questions through POOLKIT_QUESTIONS (inside, from their folder)."""
     env = dict(os.environ, POOLKIT_QUESTIONS=str(ROOT / "solutions" / "questions.py"))

@@ -6,10 +6,17 @@
 - :mod:`~poolkit.grader.course`: where the course and its questions are (they
   live in the course's ``solutions/questions.py``, not in this package);
 - :mod:`~poolkit.grader.autograde`: ``poolkit grade``, nbgrader's autograding in
-  parallel sandboxed workers, every score confirmed out of the student's kernel;
+  parallel workers, every score the grader's own judgement of a sandboxed re-run;
 - :mod:`~poolkit.grader.notebooks`: running a notebook so that one bad cell
   costs only itself;
-- :mod:`~poolkit.grader.sandbox`: a command run with a student's rights;
+- :mod:`~poolkit.grader.sandbox`: a command run with a student's rights
+  (bubblewrap, Landlock, cgroups);
+- :mod:`~poolkit.grader.rerun`: the out-of-kernel re-run, and the strict
+  channel its answers come back on;
+- :mod:`~poolkit.grader.lockout`: the frameworks' pooling made unavailable in
+  the re-run;
+- :mod:`~poolkit.grader.scan`: what a student's own cells name, flagged for the
+  instructor;
 - :mod:`~poolkit.grader.cli`: the ``poolkit`` command (``grade``, ``check``).
 """
 

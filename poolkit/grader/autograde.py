@@ -10,14 +10,21 @@ For one assignment of the course (``solutions/<assignment>/``), it:
    it to one of N worker processes (:func:`serve`; each grades one submission
    after another, and is replaced if it dies);
 3. in the worker, runs the notebook in a sandboxed kernel (:mod:`poolkit.grader.sandbox`:
-   reads and writes only its own scratch folder, capped memory) with
-   :func:`poolkit.grader.notebooks.execute` (cell timeouts, dead kernels and output
-   floods cost only their cell), then re-runs each graded function out of the
-   kernel, in a sandboxed fork of the worker, on the question's cases
-   (:func:`poolkit.grader.checks.call_case`), and judges those results itself;
+   bubblewrap's namespaces, Landlock, cgroup limits; reads and writes only its own
+   scratch folder) with :func:`poolkit.grader.notebooks.execute` (cell timeouts, dead
+   kernels and output floods cost only their cell), then re-runs the student's cells
+   in a second, fresh sandboxed process (:mod:`poolkit.grader.rerun`, with the
+   frameworks' pooling locked out by :mod:`poolkit.grader.lockout`) and asks it for
+   each case's answer, one case at a time, over pipes the worker opened; the worker,
+   which never runs student code, judges the answers (:func:`confirm`), the hidden
+   cases' inputs drawn from a seed only it knows;
 4. back in the grader, saves the notebook's scores with nbgrader's
-   ``SaveAutoGrades``, lowers any score the out-of-process run does not
-   confirm, and writes ``DIR/grades.csv`` and ``DIR/feedback/<student_id>/``.
+   ``SaveAutoGrades``, replaces each question's score with the worker's verdict
+   (flagging ``unconfirmed`` where the notebook claimed more), and writes
+   ``DIR/grades.csv`` and ``DIR/feedback/<student_id>/``.
+
+Before any student, the instructor's own solution notebook is graded the same
+way, and the run stops unless it earns full marks (:func:`self_check`).
 
 A harmless warning on stderr does not zero a test cell (nbgrader would). Each
 submission fails alone: a notebook whose nbgrader metadata nbgrader refuses
