@@ -203,6 +203,8 @@ def course_run(tmp_path_factory):
     (subs / "unreadable" / "pool2d.ipynb").write_text("{ this is not a notebook")
     (subs / "renamed").mkdir()
     nbformat.write(submission(pool2d_source()), subs / "renamed" / "my pool2d (1).ipynb")
+    (subs / "links_a_classmate").mkdir()  # a link in the export: the grader must not read through it
+    (subs / "links_a_classmate" / "pool2d.ipynb").symlink_to(subs / "correct" / "pool2d.ipynb")
     protected = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in targets[1:4]}
     result = grade(subs, out, "--workers", "2", "--memory-gb", "2", env=dict(os.environ, POOLKIT_GRADER_SECRET=GRADER_SECRET))
     rows = {row["student_id"]: row for row in csv.DictReader(open(out / "grades.csv"))}
@@ -380,6 +382,7 @@ def test_a_submission_cannot_write_or_read_the_gradebook_the_solutions_or_other_
 def test_unreadable_and_renamed_notebooks(course_run):
     assert score(course_run, "unreadable") == 0 and "unreadable" in flags(course_run, "unreadable")
     assert score(course_run, "renamed") == MAX_SCORE and "renamed" in flags(course_run, "renamed")
+    assert score(course_run, "links_a_classmate") == 0 and flags(course_run, "links_a_classmate") == {"no-notebook"}
 
 
 @ONE_RUN

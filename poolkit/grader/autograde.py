@@ -123,7 +123,12 @@ def _extract(archive, folder):
 
 
 def _is_student_dir(path):
-    return path.is_dir() and not path.name.startswith((".", "__"))
+    # A link is no student's folder: it would make the grader read, with its rights, whatever it points to.
+    return path.is_dir() and not path.is_symlink() and not path.name.startswith((".", "__"))
+
+
+def _is_notebook_file(path):
+    return path.is_file() and not any(part.is_symlink() for part in (path, path.parent))
 
 
 def students(folder, notebook):
@@ -141,11 +146,11 @@ def students(folder, notebook):
             print(f"warning: skipping {entry.name!r}: not a usable student id", file=sys.stderr)
             continue
         expected = [entry / f"{notebook}.ipynb", *entry.glob(f"*/{notebook}.ipynb")]
-        expected = [path for path in expected if path.is_file()]
+        expected = [path for path in expected if _is_notebook_file(path)]
         if expected:
             found.append((entry.name, expected[0], set()))
             continue
-        others = [path for path in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in path.parts]
+        others = [path for path in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in path.parts and _is_notebook_file(path)]
         found.append((entry.name, others[0], {"renamed"}) if len(others) == 1 else (entry.name, None, {"no-notebook"}))
     return found
 
