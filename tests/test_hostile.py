@@ -7,7 +7,7 @@ guarantees"):
 2. answering the hidden cases from a table computed in advance;
 3. reaching the frameworks' pooling around the grader (threads, disabled torch
    function modes, TorchScript, lazy results, MXNet's generated operators and
-   hybridized blocks, poolkit's backends) or its time guard (a loop over every
+   hybridized blocks, poolkit's backends, the other framework) or its time guard (a loop over every
    output with the line counter switched off);
 4. notebooks nbgrader refuses: ``tests/test_autograde.py`` (``BAD_METADATA``);
 5. links planted where the grader works;
@@ -226,6 +226,16 @@ ATTACKS = {
 
         def pool2d(X, pool_size, mode='max'):
             return _block(pool_size, mode)(X.expand_dims(0).expand_dims(0))[0, 0]
+        """
+    ),
+    "pools_with_the_other_framework": textwrap.dedent(
+        """
+        import torch
+        from mxnet import nd  # a PyTorch notebook: only torch is locked, and MXNet is not there at all
+
+        def pool2d(X, pool_size, mode='max'):
+            out = nd.Pooling(nd.array(X.numpy()[None, None]), kernel=tuple(pool_size), stride=(1, 1), pool_type=mode)
+            return torch.tensor(out.asnumpy()[0, 0])
         """
     ),
     # 5. Links planted where the grader works.

@@ -361,6 +361,23 @@ def confirm(cells, keys, scratch, env, settings, seed):
 #: The re-run's own files, bound read-only into its sandbox, where poolkit's folder is hidden.
 RERUN_FILES = ("rerun.py", "lockout.py")
 RERUN_DIR = "/tmp/poolkit-rerun"  # inside the sandbox (its private /tmp)
+#: The notebook's framework, as its first cell sets it (the exercises' convention).
+DECLARED_FRAMEWORK = re.compile(r"^FRAMEWORK\s*=\s*[\"'](pytorch|mxnet)[\"']", re.MULTILINE)
+PACKAGES = {"pytorch": "torch", "mxnet": "mxnet"}
+
+
+def declared_framework(cells):
+    """The framework the student's cells set first (``FRAMEWORK = "mxnet"``), else PyTorch."""
+    found = (DECLARED_FRAMEWORK.search(source) for source in cells)
+    return next((match[1] for match in found if match), "pytorch")
+
+
+def _package_folder(name):
+    """Where the package ``name`` is installed, found without importing it; None if it is not."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    return list(spec.submodule_search_locations)[0] if spec and spec.submodule_search_locations else None
 
 
 def ask(cells, calls, scratch, env, settings, lock):
@@ -374,9 +391,13 @@ def ask(cells, calls, scratch, env, settings, lock):
     and everything it started, is ended before this returns.
     """
     here = Path(rerun.__file__).resolve().parent
-    prefix = sandbox.command(
-        scratch, settings.memory, hide=[str(Path(checks.__file__).resolve().parents[1])], bind=[(str(here / name), f"{RERUN_DIR}/{name}") for name in RERUN_FILES]
-    )
+    # Only the notebook's own framework is importable there (the other's folder is hidden), so
+    # only it is imported and locked: a second framework would cost seconds on every submission.
+    framework = declared_framework(cells)
+    others = [_package_folder(PACKAGES[other]) for other in checks.FRAMEWORKS if other != framework]
+    hidden = [str(Path(checks.__file__).resolve().parents[1]), *filter(None, others)]
+    prefix = sandbox.command(scratch, settings.memory, hide=hidden, bind=[(str(here / name), f"{RERUN_DIR}/{name}") for name in RERUN_FILES])
+    locked = ([framework] if sandbox.isolated() else list(checks.FRAMEWORKS)) if lock else []
     harness = f"{RERUN_DIR}/rerun.py" if sandbox.isolated() else str(here / "rerun.py")
     answers = [(None, "no result: the re-run of your notebook stopped before this case", 0.0)] * len(calls)
     refused: list[str] = []
@@ -386,7 +407,7 @@ def ask(cells, calls, scratch, env, settings, lock):
     assert process.stdin is not None and process.stdout is not None
     channel = rerun.Channel(process.stdout.fileno(), process.stdin.fileno())
     try:
-        channel.send({"kind": "job", "cells": cells, "timeout": settings.timeout, "lock": lock})
+        channel.send({"kind": "job", "cells": cells, "timeout": settings.timeout, "framework": framework, "lock": locked})
         # Starting, importing the frameworks and running the cells: a cell's time each, and a minute.
         ready, _ = channel.receive(time.monotonic() + settings.timeout * len(cells) + 60)
         if ready.get("kind") != "ready":

@@ -6,12 +6,13 @@ which the poolkit package is not importable, and talks to it through the
 process's stdin and stdout: pipes the grader opened, never a file a student
 can write. The conversation:
 
-1. grader: ``{"kind": "job", "cells": [...], "timeout": seconds, "lock": bool}``;
-2. this process makes the frameworks' pooling unavailable when ``lock`` is set
+1. grader: ``{"kind": "job", "cells": [...], "timeout": seconds, "framework":
+   "pytorch" or "mxnet", "lock": [frameworks]}`` (the notebook's framework: the
+   kind of arrays its functions are handed);
+2. this process makes the pooling of each framework in ``lock`` unavailable
    (:mod:`poolkit.grader.lockout`, below Python where the framework allows it),
    runs the student's cells, and answers ``{"kind": "ready", "framework": ...,
-   "refused": [...]}`` (the notebook's ``FRAMEWORK``: the kind of arrays its
-   functions are handed; the cells the lockout stopped);
+   "refused": [...]}`` (the cells the lockout stopped);
 3. for each case, grader: ``{"kind": "case", "function": name, "line_budget":
    n or None}`` with the case's arguments, whose inputs exist
    nowhere before this message (the hidden ones are drawn from the grader's
@@ -309,16 +310,18 @@ def main():
     header, _ = channel.receive()
     if header.get("lock"):
         lockout = _load_lockout()
-        lockout.lock_torch()
-        lockout.lock_mxnet()
+        locks = {"pytorch": lockout.lock_torch, "mxnet": lockout.lock_mxnet}
+        for name in header["lock"]:
+            locks[name]()
     sys.meta_path.insert(0, _StandInPoolkit())
     transform: Callable[[str], str] = str
-    try:  # the notebook's %magics and !commands, as the kernel read them
-        from IPython.core.inputtransformer2 import TransformerManager
+    if any(line.lstrip().startswith(("%", "!")) for source in header.get("cells", []) for line in source.splitlines()):
+        try:  # the notebook's %magics and !commands, as the kernel read them (IPython takes a third of a second to import)
+            from IPython.core.inputtransformer2 import TransformerManager
 
-        transform = TransformerManager().transform_cell
-    except ImportError:
-        pass
+            transform = TransformerManager().transform_cell
+        except ImportError:
+            pass
 
     namespace = {"__name__": "__main__"}
     refused = []  # cells stopped by the lockout: the grader says why the functions are missing
@@ -331,7 +334,7 @@ def main():
         except BaseException as error:  # the notebook run already reported it; go on as the kernel did
             if LOCKED_OUT in str(error):
                 refused.append(f"cell {number + 1}: {_describe(error)}")
-    framework = namespace.get("FRAMEWORK") if namespace.get("FRAMEWORK") in FRAMEWORKS else "pytorch"
+    framework = header.get("framework") if header.get("framework") in FRAMEWORKS else "pytorch"
     channel.send({"kind": "ready", "framework": framework, "refused": refused[:3]})
 
     def stop(*_):
