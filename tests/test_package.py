@@ -17,6 +17,7 @@ site-packages, and there:
   correct snippet and reports an unknown keyword argument.
 """
 
+import csv
 import json
 import os
 import re
@@ -224,6 +225,25 @@ def test_poolkit_check_passes_the_solved_exercise(venv, course):
     assert {name for name, _, _ in counts} == notebook_questions(notebook), result.stdout
     assert all(passed == total != "0" for _, passed, total in counts), result.stdout
     assert f"solved.ipynb: {len(counts)} of {len(counts)} questions pass their visible tests" in result.stdout
+
+
+def test_the_installed_grader_grades_in_its_sandbox(venv, tmp_path):
+    """``poolkit grade`` from the wheel, with everything (venv, course, output) under /tmp:
+    the re-run's own files ship in the wheel, the installed poolkit is hidden from it, and
+    the sandbox's private /tmp does not hide the venv."""
+    course = tmp_path / "course"
+    (course / "solutions").mkdir(parents=True)
+    shutil.copyfile(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copyfile(ROOT / "solutions" / "questions.py", course / "solutions" / "questions.py")
+    shutil.copytree(ROOT / "solutions" / "pool2d", course / "solutions" / "pool2d")
+    for student, source in (("solved", ROOT / "solutions"), ("blank", ROOT / "exercises")):
+        (tmp_path / "subs" / student).mkdir(parents=True)
+        shutil.copyfile(source / "pool2d" / "pool2d.ipynb", tmp_path / "subs" / student / "pool2d.ipynb")
+    result = venv.run(["poolkit", "grade", "pool2d", tmp_path / "subs", "--out", tmp_path / "out", "--course", course, "--workers", "1"], env=clean_env(), ok=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sandbox: bubblewrap" in result.stderr
+    rows = {row["student_id"]: row for row in csv.DictReader(open(tmp_path / "out" / "grades.csv"))}
+    assert (float(rows["solved"]["score"]), float(rows["blank"]["score"])) == (6.0, 0.0), rows
 
 
 GOOD = """

@@ -823,7 +823,8 @@ def self_check(out, assignment, notebook, course, settings, worker, secret):
     if not runnable or not worker.grade(submission.job, _job_timeout(settings)):
         raise RuntimeError(f"the instructor's solution of {assignment} could not be graded ({', '.join(sorted(submission.flags)) or 'the worker left no result'}; see {submission.job / 'worker.log'}): nothing was graded")
     result = json.loads((submission.job / "result.json").read_text())
-    full = sum(checks.question(key).points for key in submission.questions)
+    known = questions(questions_file(course))  # this process's course: --course, not the current folder's
+    full = sum(known[key].points for key in submission.questions)
     earned = sum(result["verified"].get(key, {}).get("points", 0.0) for key in submission.questions)
     if not submission.questions or earned < full - 1e-6:
         problems = [f"{key}: {failure}" for key, entry in result["verified"].items() for failure in entry["failures"]]

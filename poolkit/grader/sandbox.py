@@ -369,15 +369,8 @@ def _bwrap_arguments(bwrap, writable, memory, hide=(), bind=()):
             args.extend(["--ro-bind", source, target])
             bound.append(target)
 
-    for path in SYSTEM:
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            bind_read_only(path, path)
-    # Python and poolkit at their real paths and at the paths that name them (a link may lead there).
-    for path in sorted({name for folder in _own_folders() for name in (os.path.realpath(folder), os.path.abspath(folder))}, key=len):
-        if os.path.isdir(path):
-            bind_read_only(os.path.realpath(path), path)
+    # The sandbox's own /proc, /dev and /tmp first: what is bound below may live in the host's /tmp
+    # (a course cloned there), and a tmpfs mounted after it would hide it.
     args += ["--proc", "/proc", "--tmpfs", "/dev"]
     for device in DEVICES:
         args += ["--dev-bind", device, device]
@@ -390,6 +383,15 @@ def _bwrap_arguments(bwrap, writable, memory, hide=(), bind=()):
         # sandbox's own /tmp, which it may write: they get a tmpfs of their own instead.
         read_only.append(os.path.join("/tmp", above[0]))
         args += ["--tmpfs", read_only[-1]]
+    for path in SYSTEM:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            bind_read_only(path, path)
+    # Python and poolkit at their real paths and at the paths that name them (a link may lead there).
+    for path in sorted({name for folder in _own_folders() for name in (os.path.realpath(folder), os.path.abspath(folder))}, key=len):
+        if os.path.isdir(path):
+            bind_read_only(os.path.realpath(path), path)
     args += ["--bind", os.path.realpath(writable), writable]
     # The host's cgroups (names and use of the other sandboxes) are hidden too.
     for path in ["/sys/fs/cgroup", *map(os.path.abspath, hide)]:
