@@ -486,16 +486,24 @@ def test_poolkit_check_summarises_the_visible_tests_per_question(tmp_path):
 
 
 @pytest.mark.parametrize("assignment", sorted(path.name for path in (ROOT / "solutions").iterdir() if path.is_dir()))
-def test_every_assignment_grades_its_solution_full_and_its_release_zero_in_the_sandbox(tmp_path, assignment):
+def test_every_assignment_grades_its_solution_full_in_either_framework_and_its_release_zero_in_the_sandbox(tmp_path, assignment):
     subs = tmp_path / "submissions"
     for student, source in (("solved", ROOT / "solutions"), ("blank", ROOT / "exercises")):
         (subs / student).mkdir(parents=True)
         shutil.copy(source / assignment / f"{assignment}.ipynb", subs / student)
+    # The same solution in MXNet: its first cell says so, and its re-run imports and locks MXNet only.
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    first = next(cell for cell in nb.cells if cell.cell_type == "code")
+    assert 'FRAMEWORK = "pytorch"' in first.source
+    first.source = first.source.replace('FRAMEWORK = "pytorch"', 'FRAMEWORK = "mxnet"')
+    (subs / "solved_mxnet").mkdir()
+    nbformat.write(nb, subs / "solved_mxnet" / f"{assignment}.ipynb")
     command = [sys.executable, "-m", "poolkit.grader.cli", "grade", assignment, str(subs), "--out", str(tmp_path / "out"), "--course", str(ROOT), "--workers", "2"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {row["student_id"]: row for row in csv.DictReader(open(tmp_path / "out" / "grades.csv"))}
-    assert float(rows["solved"]["score"]) == float(rows["solved"]["max_score"]) > 0, rows["solved"]
+    for student in ("solved", "solved_mxnet"):
+        assert float(rows[student]["score"]) == float(rows[student]["max_score"]) > 0, rows[student]
+        # The source notebook carries the hidden tests, so its test cells differ from the release's: only that is flagged.
+        assert all(flag.startswith("test-edited:") for flag in filter(None, rows[student]["flags"].split(";"))), rows[student]
     assert float(rows["blank"]["score"]) == 0, rows["blank"]
-    # The source notebook carries the hidden tests, so its test cells differ from the release's: only that is flagged.
-    assert all(flag.startswith("test-edited:") for flag in filter(None, rows["solved"]["flags"].split(";")))
