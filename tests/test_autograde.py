@@ -413,8 +413,9 @@ def test_a_zip_export_is_graded_and_rerunning_changes_nothing(tmp_path):
         bundle.writestr("pool2d-export/ben/pool2d.ipynb", nbformat.writes(submission()))
         bundle.writestr("pool2d-export/../../escape.ipynb", "{}")
     out = tmp_path / "out"
-    first = grade(archive, out, "--workers", "2")
+    first = grade(archive, out, "--workers", "6")
     assert first.returncode == 0, first.stderr[-3000:]
+    assert len(list((out / "workers").glob("worker-*.log"))) == 2  # no more workers than submissions
     before = (out / "grades.csv").read_text()
     second = grade(archive, out, "--workers", "1")
     assert second.returncode == 0, second.stderr[-3000:]
@@ -466,6 +467,53 @@ def test_a_broken_setup_stops_before_it_grades_anyone(tmp_path):
     assert result.returncode == 2, result.stderr[-3000:]
     assert re.search(r"the instructor's solution of pool2d earns [0-9.]+ of 6 points", result.stderr) and "nothing was graded" in result.stderr
     assert not (tmp_path / "out" / "grades.csv").exists() and not (tmp_path / "out" / "feedback").exists()
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["memory_inf", "memory_tiny", "memory_huge", "timeout_huge", "out_is_a_file", "out_in_solutions", "out_is_the_submissions", "out_not_ours", "zip_damaged", "zip_over_foreign_folder"],
+)
+def test_every_bad_argument_is_refused_before_any_work_with_one_line_naming_it(tmp_path, case):
+    subs = tmp_path / "subs"
+    (subs / "ann").mkdir(parents=True)
+    nbformat.write(submission(pool2d_source()), subs / "ann" / "pool2d.ipynb")
+    out, options = tmp_path / "out", []
+    if case.startswith("memory_"):
+        options, expected = ["--memory-gb", {"memory_inf": "inf", "memory_tiny": "0.01", "memory_huge": "1e30"}[case]], "--memory-gb"
+    elif case == "timeout_huge":
+        options, expected = ["--timeout", "100000"], "--timeout"
+    elif case == "out_is_a_file":
+        out.write_text("notes")
+        expected = "is a file"
+    elif case == "out_in_solutions":
+        out, expected = ROOT / "solutions" / "grading-here", "inside the course's solutions/"
+    elif case == "out_is_the_submissions":
+        out, expected = subs, "overlap"
+    elif case == "out_not_ours":
+        out.mkdir()
+        (out / "thesis.tex").write_text("keep me")
+        expected = "did not make"
+    elif case == "zip_damaged":
+        subs = tmp_path / "export.zip"
+        shutil.make_archive(str(tmp_path / "export"), "zip", tmp_path / "subs")
+        data = bytearray(subs.read_bytes())
+        data[40:400] = bytes(360)  # the first member's data, gone
+        subs.write_bytes(bytes(data))
+        expected = "damaged zip"
+    else:  # a zip graded into an --out that holds the instructor's own submissions/ folder
+        shutil.make_archive(str(tmp_path / "export"), "zip", tmp_path / "subs")
+        (out / "submissions" / "mine").mkdir(parents=True)
+        (out / ".poolkit-grade").touch()
+        subs, expected = tmp_path / "export.zip", "did not unpack"
+    before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) if out.is_relative_to(tmp_path) else None
+    result = grade(subs, out, *options)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    if before is not None:
+        assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before  # no work was done, nothing deleted
+    assert not (ROOT / "solutions" / "grading-here").exists()
 
 
 def test_poolkit_check_summarises_the_visible_tests_per_question(tmp_path):

@@ -346,8 +346,9 @@ def hostile_run(tmp_path_factory):
     for name, nb in notebooks.items():
         (subs / name).mkdir(parents=True)
         nbformat.write(nb, subs / name / "pool2d.ipynb")
-    out.mkdir()
-    (out / "grades.csv").write_text("an instructor's earlier file\n")
+    out.mkdir()  # as an earlier run left it: a grades.csv for the links to point at
+    (out / ".poolkit-grade").touch()
+    (out / "grades.csv").write_text("an earlier run's file\n")
     digests = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in protected[1:]}
     result = grade(subs, out, "--workers", "2", "--memory-gb", "1.5")
     listener.close()

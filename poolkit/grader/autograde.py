@@ -97,8 +97,15 @@ def unpack(submissions, out):
         folder = submissions
     elif zipfile.is_zipfile(submissions):
         folder = Path(out) / "submissions"
+        if folder.exists() and not (folder / UNPACKED_MARKER).is_file():
+            raise ValueError(f"--out {out} already holds a submissions/ folder that poolkit grade did not unpack: move it, or choose another --out")
         shutil.rmtree(folder, ignore_errors=True)
-        _extract(submissions, folder)
+        folder.mkdir(parents=True)
+        (folder / UNPACKED_MARKER).touch()
+        try:
+            _extract(submissions, folder)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
+            raise ValueError(f"SUBMISSIONS {str(submissions)!r} is a damaged zip file: {error}") from None
     else:
         raise FileNotFoundError(f"SUBMISSIONS must be a folder or a zip file, got {str(submissions)!r}")
     # A zip usually wraps everything in one folder (as a learning-management system exports it).
@@ -774,10 +781,9 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
     """
     settings = settings or Settings()
     out = Path(out).resolve()
-    course = Path(course) if course else find_course()
+    course = Path(course).resolve() if course else find_course()
     workers = workers or os.cpu_count() or 1
-    if workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
+    check_run(course, submissions, out, settings, workers)
     if not sandbox.isolated():
         if not unsafe_no_sandbox:
             raise RuntimeError(
@@ -789,9 +795,13 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
     print(f"sandbox: {sandbox.mode()}", file=sys.stderr)
     # nbgrader runs `alembic` from PATH; it lives beside this Python, which may not be on PATH.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / OUT_MARKER).touch()
     folder = unpack(submissions, out)
     (out / "workers").mkdir(parents=True, exist_ok=True)
-    pool = [Worker(out / "workers" / f"worker-{number + 1}.log", course) for number in range(workers)]
+    # No more workers than submissions: each one imports the frameworks' grading machinery.
+    count = sum(1 for entry in folder.iterdir() if _is_student_dir(entry))
+    pool = [Worker(out / "workers" / f"worker-{number + 1}.log", course) for number in range(max(1, min(workers, count)))]
     try:
         for worker in pool:
             worker.start()  # they load the course's questions while nbgrader generates the assignment
@@ -803,6 +813,54 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
     for worker in pool:
         worker.stop()
     return grades
+
+
+OUT_MARKER = ".poolkit-grade"  # in every --out folder poolkit grade made: it only ever reuses or clears its own
+UNPACKED_MARKER = ".poolkit-unpacked"  # in DIR/submissions/ when it was extracted from a zip by poolkit grade
+MIN_MEMORY = 512 << 20  # a kernel with a framework imported needs about this much
+MAX_TIMEOUT = 3600
+
+
+def _within(path, folder):
+    return path == folder or folder in path.parents
+
+
+def check_run(course, submissions, out, settings, workers):
+    """Every argument of a run, checked before any work: ``ValueError`` (or
+    ``FileNotFoundError``) with one line that names the argument and what it accepts."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if not MIN_MEMORY <= settings.memory <= total:
+        raise ValueError(f"--memory-gb must be between {MIN_MEMORY / (1 << 30):g} and {total / (1 << 30):.1f} (this machine's memory), got {settings.memory / (1 << 30):g}")
+    if not 1 <= settings.timeout <= MAX_TIMEOUT:
+        raise ValueError(f"--timeout must be between 1 and {MAX_TIMEOUT} seconds, got {settings.timeout}")
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    submissions = Path(submissions).resolve()
+    if not submissions.exists():
+        raise FileNotFoundError(f"SUBMISSIONS {str(submissions)!r} does not exist")
+    if not submissions.is_dir():
+        if not zipfile.is_zipfile(submissions):
+            raise ValueError(f"SUBMISSIONS must be a folder or a zip file, got {str(submissions)!r}")
+        try:
+            with zipfile.ZipFile(submissions) as bundle:
+                damaged = bundle.testzip()  # reads every member: a damaged export is found before any work
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+            damaged = str(error)
+        if damaged is not None:
+            raise ValueError(f"SUBMISSIONS {str(submissions)!r} is a damaged zip file (at {damaged})")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder, and {out} is a file")
+    for name in ("solutions", "exercises"):
+        if _within(out, course / name):
+            raise ValueError(f"--out {out} is inside the course's {name}/, whose folders are its assignments: choose a folder outside it")
+    if submissions.is_dir() and (_within(out, submissions) or _within(submissions, out)):
+        raise ValueError(f"--out {out} and SUBMISSIONS {submissions} overlap: grader folders would become students (or the reverse); choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / OUT_MARKER).is_file():
+        raise ValueError(f"--out {out} holds files that poolkit grade did not make: choose a new or empty folder (it never deletes what it did not create)")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} cannot be written")
+    if not out.exists() and not os.access(next(parent for parent in out.parents if parent.exists()), os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} cannot be made: its nearest existing folder cannot be written")
 
 
 def _job_timeout(settings):

@@ -13,8 +13,8 @@ def _gigabytes(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--memory-gb must be a number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"--memory-gb must be positive, got {text!r}")
+    if not 0 < value < float("inf"):  # the range is checked with the run's other arguments
+        raise argparse.ArgumentTypeError(f"--memory-gb must be a positive number of gigabytes, got {text!r}")
     return int(value * (1 << 30))
 
 
