@@ -91,23 +91,19 @@ class Submission:
 
 
 def unpack(submissions, out):
-    """The folder holding ``<student_id>/`` folders: ``submissions`` itself, or a zip extracted into ``out``."""
+    """The folder holding ``<student_id>/`` folders: ``submissions`` itself, or a zip
+    (checked whole by :func:`check_run`) extracted into ``out``."""
     submissions = Path(submissions)
     if submissions.is_dir():
         folder = submissions
-    elif zipfile.is_zipfile(submissions):
+    else:
         folder = Path(out) / "submissions"
         if folder.exists() and not (folder / UNPACKED_MARKER).is_file():
             raise ValueError(f"--out {out} already holds a submissions/ folder that poolkit grade did not unpack: move it, or choose another --out")
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         (folder / UNPACKED_MARKER).touch()
-        try:
-            _extract(submissions, folder)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
-            raise ValueError(f"SUBMISSIONS {str(submissions)!r} is a damaged zip file: {error}") from None
-    else:
-        raise FileNotFoundError(f"SUBMISSIONS must be a folder or a zip file, got {str(submissions)!r}")
+        _extract(submissions, folder)
     # A zip usually wraps everything in one folder (as a learning-management system exports it).
     entries = [entry for entry in folder.iterdir() if _is_student_dir(entry)]
     if len(entries) == 1 and not any(entries[0].glob("*.ipynb")) and any(entries[0].glob("*/*.ipynb")):
@@ -799,7 +795,7 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
     (out / OUT_MARKER).touch()
     folder = unpack(submissions, out)
     (out / "workers").mkdir(parents=True, exist_ok=True)
-    # No more workers than submissions: each one imports the frameworks' grading machinery.
+    # No more workers than submissions: each is a process with nbgrader and the questions loaded.
     count = sum(1 for entry in folder.iterdir() if _is_student_dir(entry))
     pool = [Worker(out / "workers" / f"worker-{number + 1}.log", course) for number in range(max(1, min(workers, count)))]
     try:

@@ -35,13 +35,12 @@ Examples
 import contextlib
 import os
 import sys
-import traceback
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
 
 import numpy as np
 
-from .rerun import FRAMEWORKS, to_framework, to_numpy
+from .rerun import FRAMEWORKS, counting_lines, describe, to_framework, to_numpy
 from .rerun import LOCKED_OUT as FORBIDDEN_POOLING
 
 # poolkit's own code (the library and the grader) is never the student's.
@@ -216,14 +215,7 @@ def _in_library_module(name):
 
 def describe_exception(error):
     """An exception as the student should see it: its type, message, and the line of their code that raised it."""
-    text = f"{type(error).__name__}: {error}".rstrip(": ")
-    if isinstance(error, NotImplementedError) and not str(error):
-        text = "NotImplementedError: the function is not written yet"
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if _is_student_file(frame.filename)]
-    if frames:
-        frame = frames[-1]
-        text += f" (raised at line {frame.lineno} of your code, in {frame.name}: {(frame.line or '').strip()!r})"
-    return text
+    return describe(error, _is_student_file)
 
 
 # --- calling the student's function -------------------------------------------
@@ -289,28 +281,9 @@ def _patch_mxnet(stack, used):
     stack.callback(setattr, layers._Pooling, "forward", forward)
 
 
-@contextlib.contextmanager
 def _counting_lines():
     """Count the lines of the student's own Python run inside the block."""
-    count = [0]
-    cache = {}
-
-    def trace(frame, event, arg):
-        code = frame.f_code
-        if code not in cache:
-            cache[code] = _is_student_file(code.co_filename) and not _in_library_module(frame.f_globals.get("__name__"))
-        if not cache[code]:
-            return None
-        if event == "line":
-            count[0] += 1
-        return trace
-
-    previous = sys.gettrace()
-    sys.settrace(trace)
-    try:
-        yield count
-    finally:
-        sys.settrace(previous)
+    return counting_lines(lambda frame: _is_student_file(frame.f_code.co_filename) and not _in_library_module(frame.f_globals.get("__name__")))
 
 
 def call_case(question, function, case, framework):

@@ -33,6 +33,7 @@ imports this module for :class:`Channel`, :func:`to_framework` and
 :func:`to_numpy`, and the re-run process runs it.
 """
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -45,6 +46,7 @@ import struct
 import sys
 import time
 import traceback
+import types
 from typing import Callable
 
 import numpy as np
@@ -53,9 +55,22 @@ FRAMEWORKS = ("pytorch", "mxnet")
 MAX_HEADER = 1 << 20  # bytes of JSON in one message
 MAX_PAYLOAD = 1 << 28  # bytes of arrays in one message
 MAX_MESSAGE_TEXT = 2_000  # characters of a problem's message kept
-#: What every refusal of a framework's (or poolkit's) pooling says, here and in
-#: :mod:`poolkit.grader.lockout`: the grader flags a student whose answers carry it.
-LOCKED_OUT = "the pooling this exercise asks you to write yourself"
+
+
+def _load_lockout():
+    """:mod:`poolkit.grader.lockout`, loaded by path from beside this file (poolkit is not
+    importable in the re-run; it imports only the standard library until a lock is asked for)."""
+    spec = importlib.util.spec_from_file_location("poolkit_lockout", os.path.join(os.path.dirname(os.path.abspath(__file__)), "lockout.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_LOCKOUT = _load_lockout()
+#: What every refusal of a framework's (or poolkit's) pooling says (the lockout's
+#: message): the grader flags a student whose answers carry it.
+LOCKED_OUT = _LOCKOUT.MESSAGE
 _LENGTH = struct.Struct(">I")
 _NUMBER_KINDS = "biuf"
 
@@ -235,38 +250,54 @@ class _StandInPoolkit(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             exec(_STUB_GRADER, module.__dict__)
 
 
-def _describe(error):
-    """An exception as the student should see it, with the line of their cell that raised it."""
+def describe(error: BaseException, is_own: Callable[[str], bool]) -> str:
+    """An exception as the student should see it: its type, its message, and the line
+    of their own code (a file name for which ``is_own`` is true) that raised it."""
     text = f"{type(error).__name__}: {error}".rstrip(": ")
     if isinstance(error, NotImplementedError) and not str(error):
         text = "NotImplementedError: the function is not written yet"
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.startswith("<cell ")]
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if is_own(frame.filename)]
     if frames:
         frame = frames[-1]
         text += f" (raised at line {frame.lineno} of your code, in {frame.name}: {(frame.line or '').strip()!r})"
-    return text[:MAX_MESSAGE_TEXT]
+    return text
 
 
-def _count_lines(call):
-    """``call()``, counting the lines of the student's cells it runs: ``(result, lines)``.
+@contextlib.contextmanager
+def counting_lines(is_own: Callable[[types.FrameType], bool]):
+    """Count the lines run inside the block in code for which ``is_own(frame)`` holds
+    (asked once per code object): yields a one-item list holding the count.
 
-    Best effort: the student's code can remove the tracer. The grader's
-    own guard on these questions is time, measured from its side of the channel.
+    Best effort: the student's code can remove the tracer. In the re-run the
+    grader's own guard is time, measured from its side of the channel.
     """
     count = [0]
+    own: dict = {}
 
     def trace(frame, event, arg):
-        if not frame.f_code.co_filename.startswith("<cell "):
+        code = frame.f_code
+        if code not in own:
+            own[code] = is_own(frame)
+        if not own[code]:
             return None
         if event == "line":
             count[0] += 1
         return trace
 
+    previous = sys.gettrace()
     sys.settrace(trace)
     try:
-        return call(), count[0]
+        yield count
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
+
+
+def _in_cell(filename):
+    return filename.startswith("<cell ")
+
+
+def _describe(error):
+    return describe(error, _in_cell)[:MAX_MESSAGE_TEXT]
 
 
 def _answer(function, framework, header, args, kwargs):
@@ -277,10 +308,9 @@ def _answer(function, framework, header, args, kwargs):
     budget = header.get("line_budget")
     try:
         call_args, call_kwargs = to_framework(args, framework), {name: to_framework(value, framework) for name, value in kwargs.items()}
-        if budget:
-            result, lines = _count_lines(lambda: function(*call_args, **call_kwargs))
-        else:
-            result, lines = function(*call_args, **call_kwargs), 0
+        with counting_lines(lambda frame: _in_cell(frame.f_code.co_filename)) if budget else contextlib.nullcontext([0]) as count:
+            result = function(*call_args, **call_kwargs)
+        lines = count[0]
         if budget and lines > budget:
             return {"kind": "problem", "message": f"ran {lines} lines of Python for this case (at most {budget}): loop over the window's offsets, not over every output element"}, None
         value = to_numpy(result)
@@ -292,15 +322,6 @@ def _answer(function, framework, header, args, kwargs):
     return {"kind": "result"}, value
 
 
-def _load_lockout():
-    """:mod:`poolkit.grader.lockout`, loaded by path from beside this file (poolkit is not importable here)."""
-    spec = importlib.util.spec_from_file_location("poolkit_lockout", os.path.join(os.path.dirname(os.path.abspath(__file__)), "lockout.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main():
     """The re-run process: the conversation of the module docstring, on stdin and stdout."""
     channel = Channel(os.dup(0), os.dup(1))
@@ -309,8 +330,7 @@ def main():
         os.dup2(silent, fd)
     header, _ = channel.receive()
     if header.get("lock"):
-        lockout = _load_lockout()
-        locks = {"pytorch": lockout.lock_torch, "mxnet": lockout.lock_mxnet}
+        locks = {"pytorch": _LOCKOUT.lock_torch, "mxnet": _LOCKOUT.lock_mxnet}
         for name in header["lock"]:
             locks[name]()
     sys.meta_path.insert(0, _StandInPoolkit())
