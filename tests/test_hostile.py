@@ -24,6 +24,8 @@ import os
 import socket
 import subprocess
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -465,3 +467,34 @@ def grade_assignment(assignment, subs, out):
 
     command = [sys.executable, "-m", "poolkit.grader.cli", "grade", assignment, str(subs), "--out", str(out), "--course", str(ROOT), "--workers", "1", "--timeout", "20"]
     return subprocess.run(command, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+
+
+@pytest.mark.parametrize(
+    "header, payload",
+    [
+        ({"kind": "result", "value": {"array": 0}, "arrays": [["O", [1]]]}, b"\0" * 8),  # objects: pickle's way in
+        ({"kind": "result", "value": {"array": 0}, "arrays": [["V16", [1]]]}, b"\0" * 16),
+        ({"kind": "result", "value": {"array": 0}, "arrays": [["<f8", [1 << 40]]]}, b""),  # more than it may send
+        ({"kind": "result", "value": {"array": 3}, "arrays": []}, b""),
+        ({"kind": "result", "value": {"exec": "print(1)"}, "arrays": []}, b""),
+        ("[" * 100_000 + "]" * 100_000, b""),  # nested past the JSON parser's depth
+    ],
+)
+def test_the_channel_refuses_whatever_is_not_an_answer_of_numbers(header, payload):
+    """What a student's code writes into the re-run's channel is decoded strictly: the
+    worker gets a ProtocolError for that case, never an object, a crash or a huge buffer."""
+    from poolkit.grader import rerun
+
+    text = (header if isinstance(header, str) else json.dumps(header)).encode()
+    reading, writing = os.pipe()
+
+    def send():  # from a thread: a header of 200 kB does not fit in a pipe
+        with os.fdopen(writing, "wb") as stream:
+            stream.write(len(text).to_bytes(4, "big") + text + payload)
+
+    threading.Thread(target=send, daemon=True).start()
+    try:
+        with pytest.raises(rerun.ProtocolError):
+            rerun.Channel(reading, -1).receive(deadline=time.monotonic() + 10)
+    finally:
+        os.close(reading)

@@ -201,8 +201,8 @@ class Channel:
             raise ProtocolError(f"a header of {length} bytes (at most {MAX_HEADER})")
         try:
             header = json.loads(self._read(length, deadline))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ProtocolError(f"a header that is not JSON: {error}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:  # nested past the parser's depth, too
+            raise ProtocolError(f"a header that is not JSON: {type(error).__name__}") from None
         if not isinstance(header, dict) or not isinstance(header.get("kind"), str) or not isinstance(header.get("arrays"), list):
             raise ProtocolError("a header without its kind and arrays")
         shapes, total = [], 0
