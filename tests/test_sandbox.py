@@ -9,9 +9,12 @@ says what is missing): a machine without them does not give the
 guarantees the README states, and a skipped test would hide that.
 """
 
+import errno
 import json
 import os
+import shutil
 import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -28,21 +31,33 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def folder(tmp_path):
-    """The sandbox's writable folder; its cgroup is removed after the test."""
+    """The sandbox's writable folder; its cgroup, and the folder, are removed after the test."""
     path = tmp_path / "sandbox"
     path.mkdir()
     yield path
     sandbox.cleanup(path)
+    # rm, not shutil.rmtree: a tree a failing test left behind may be deeper than Python's stack.
+    subprocess.run(["rm", "-rf", str(path)], check=True)
 
 
 def environment(**more):
     return {"PATH": os.environ["PATH"], **more}
 
 
+#: ``TRIES`` in a snippet for :func:`run`: what an action on a file gives, "done" or its error.
+TRIES = """def tries(action):
+    try:
+        action()
+        return "done"
+    except OSError as error:
+        return type(error).__name__
+"""
+
+
 def run(folder, code, *, memory=1 << 30, env=None, timeout=60, **options):
     """Run the Python ``code`` in the sandbox of ``folder``; its output as JSON where it prints some."""
     prefix = sandbox.command(folder, memory, **options)
-    result = subprocess.run([*prefix, sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env or environment(), cwd=folder, timeout=timeout)
+    result = subprocess.run([*prefix, sys.executable, "-c", textwrap.dedent(code).replace("TRIES\n", TRIES)], capture_output=True, text=True, env=env or environment(), cwd=folder, timeout=timeout)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -254,6 +269,137 @@ def test_hidden_folders_are_empty_and_bound_files_read_only(folder, tmp_path):
     assert (tmp_path / "data.txt").read_text() == "bound in"
 
 
+def host_files(folder):
+    """Everything beneath ``folder`` on the host (its path relative to it), and the bytes of its files."""
+    found, size, left = [], 0, [str(folder)]
+    while left:  # not os.walk: a tree may be deeper than Python's stack
+        with os.scandir(left.pop()) as entries:
+            for entry in entries:
+                found.append(os.path.relpath(entry.path, folder))
+                if entry.is_dir(follow_symlinks=False):
+                    left.append(entry.path)
+                else:
+                    size += entry.stat(follow_symlinks=False).st_size
+    return sorted(found), size
+
+
+def test_with_a_scratch_size_nothing_written_inside_reaches_the_host(folder):
+    seen = run(
+        folder,
+        """
+        import json, os
+        open("mine.txt", "w").write("x")
+        mine = open("mine.txt").read()
+        os.mkdir("many")
+        for number in range(10_000):
+            with open(f"many/{number}", "w") as file:
+                file.write("x")
+        many = len(os.listdir("many"))
+        deep = 0
+        for _ in range(3_000):  # deeper than a path may be long: one folder at a time
+            os.mkdir("d")
+            os.chdir("d")
+            deep += 1
+        print(json.dumps({"mine": mine, "many": many, "deep": deep}))
+        """,
+        scratch_size=128 << 20,
+    )
+    assert seen == {"mine": "x", "many": 10_000, "deep": 3_000}  # all of it was there inside
+    assert host_files(folder) == ([], 0)
+
+
+def test_writing_past_the_scratch_size_fails_with_enospc_and_the_host_disk_does_not_grow(folder):
+    free = shutil.disk_usage(folder).free
+    seen = run(
+        folder,
+        """
+        import json
+        written, error = 0, None
+        try:
+            for number in range(64):  # 256 MiB in files of 4 MiB: far more than the tmpfs holds
+                with open(f"big-{number}", "wb") as file:
+                    for _ in range(4):
+                        file.write(bytes(1 << 20))
+                        file.flush()
+                        written += 1 << 20
+        except OSError as exc:
+            error = [exc.errno, exc.strerror]
+        print(json.dumps({"written": written, "error": error}))
+        """,
+        scratch_size=16 << 20,
+    )
+    assert seen["error"] == [errno.ENOSPC, "No space left on device"]
+    assert 8 << 20 <= seen["written"] <= 16 << 20
+    assert host_files(folder) == ([], 0)
+    assert free - shutil.disk_usage(folder).free < 128 << 20  # others' tests may write meanwhile, not 256 MiB
+
+
+def test_the_hosts_files_are_seeded_read_only_and_its_folders_writable(folder):
+    (folder / "questions.py").write_text("QUESTIONS = 1\n")
+    (folder / ".tmpdir").mkdir()
+    (folder / "data" / "nested").mkdir(parents=True)
+    (folder / "data" / "nested" / "table.csv").write_text("a,b\n")
+    seen = run(
+        folder,
+        """
+        import json, os
+        TRIES
+        print(json.dumps({"read": open("questions.py").read(), "nested": open("data/nested/table.csv").read(), "tmpdir": os.listdir(".tmpdir"),
+                          "append": tries(lambda: open("questions.py", "a").write("x")), "replace": tries(lambda: open("questions.py", "w")),
+                          "remove": tries(lambda: os.remove("questions.py")), "rename": tries(lambda: os.rename("data/nested/table.csv", "data/t.csv")),
+                          "in tmpdir": tries(lambda: open(".tmpdir/new.txt", "w").write("x")), "beside": tries(lambda: open("data/nested/new.txt", "w").write("x")),
+                          "in folder": tries(lambda: os.mkdir(".tmpdir/more"))}))
+        """,
+        scratch_size=16 << 20,
+    )
+    assert seen["read"] == "QUESTIONS = 1\n" and seen["nested"] == "a,b\n" and seen["tmpdir"] == []
+    assert seen["append"] != "done" and seen["replace"] != "done" and seen["remove"] != "done" and seen["rename"] != "done"
+    assert seen["in tmpdir"] == seen["beside"] == seen["in folder"] == "done"
+    assert host_files(folder)[0] == [".tmpdir", "data", "data/nested", "data/nested/table.csv", "questions.py"]  # as it was
+    assert (folder / "questions.py").read_text() == "QUESTIONS = 1\n"
+
+
+def test_in_the_sockets_folder_only_unix_sockets_can_be_made(folder, tmp_path):
+    sockets = tmp_path / "kernel"
+    sockets.mkdir()
+    (sockets / "connection.json").write_text("{}")
+    seen = run(
+        folder,
+        f"""
+        import json, os, socket
+        TRIES
+        def listen(name):
+            server = socket.socket(socket.AF_UNIX)
+            server.bind(name)
+            server.listen()
+            client = socket.socket(socket.AF_UNIX)
+            client.connect(name)  # the socket works, through a name relative to the working directory
+            client.close()
+            server.close()
+        print(json.dumps({{"socket": tries(lambda: listen("{os.path.relpath(sockets, folder)}/kept")), "other": tries(lambda: listen("{sockets}/removed")),
+                          "remove": tries(lambda: os.remove("{sockets}/removed")), "read": open("{sockets}/connection.json").read(),
+                          "file": tries(lambda: open("{sockets}/data.bin", "wb")), "folder": tries(lambda: os.mkdir("{sockets}/folder")),
+                          "fifo": tries(lambda: os.mkfifo("{sockets}/fifo")), "link": tries(lambda: os.symlink("/etc", "{sockets}/link")),
+                          "write": tries(lambda: open("{sockets}/connection.json", "a").write("x")), "truncate": tries(lambda: os.truncate("{sockets}/connection.json", 0))}}))
+        """,
+        scratch_size=16 << 20,
+        sockets=str(sockets),
+    )
+    assert seen["socket"] == seen["other"] == seen["remove"] == "done" and seen["read"] == "{}"
+    assert seen["file"] == seen["folder"] == seen["fifo"] == seen["link"] == seen["write"] == seen["truncate"] == "PermissionError"
+    assert sorted(os.listdir(sockets)) == ["connection.json", "kept"] and stat.S_ISSOCK(os.lstat(sockets / "kept").st_mode)
+    assert (sockets / "connection.json").read_text() == "{}"
+
+
+def test_the_sockets_folder_must_lie_outside_the_writable_one(folder, tmp_path):
+    (folder / "kernel").mkdir()
+    for sockets in (folder / "kernel", folder, tmp_path, tmp_path / "missing"):
+        with pytest.raises(ValueError):
+            sandbox.command(folder, 1 << 30, sockets=str(sockets))
+    with pytest.raises(ValueError):
+        sandbox.command(folder, 1 << 30, scratch_size=0)
+
+
 def test_a_kernel_runs_a_notebook_through_unix_sockets_in_its_folder(tmp_path):
     # A folder whose path is too long for a unix socket's (107 bytes), as a grading run's can be.
     folder = tmp_path / ("a-student-with-a-long-name-" * 3) / "scratch"
@@ -279,13 +425,54 @@ def test_a_kernel_runs_a_notebook_through_unix_sockets_in_its_folder(tmp_path):
     assert os.listdir(folder / ".kernel") == []  # they went with the kernel
 
 
+def test_a_kernel_in_a_scratch_tmpfs_runs_a_notebook_through_sockets_beside_it(tmp_path):
+    # Both folders' paths too long for a unix socket's (107 bytes), as a grading run's can be.
+    job = tmp_path / ("a-student-with-a-long-name-" * 3)
+    folder, sockets = job / "scratch", job / "kernel"
+    (folder / ".ipythondir").mkdir(parents=True)
+    sockets.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import json, os\nfrom ipykernel.connect import get_connection_file\nconnection = get_connection_file()\n"
+            "open('notes.txt', 'w').write('x' * 1000)\nos.makedirs('results/a/b', exist_ok=True)\nopen('results/a/b/out.npy', 'wb').write(bytes(1 << 20))"
+        ),
+        nbformat.v4.new_code_cell(f"print(json.dumps([connection, sorted(os.listdir({str(sockets)!r})), sorted(os.listdir('.')), os.getppid()]))\n21 * 2"),
+        nbformat.v4.new_code_cell("os._exit(1)  # its replacement runs in a fresh tmpfs, and reaches its own sockets"),
+    ]
+    env = environment(HOME=str(folder), IPYTHONDIR=str(folder / ".ipythondir"), JUPYTER_RUNTIME_DIR=str(folder / ".runtime"), MALLOC_ARENA_MAX="2")
+    here = os.getcwd()
+    try:
+        prefix = sandbox.command(folder, 2 << 30, scratch_size=64 << 20, sockets=sockets)
+        graded, events = notebooks.execute(nb, folder, timeout=60, prefix=prefix, env=env, sockets=sockets)
+    finally:
+        sandbox.cleanup(folder)
+    assert events == [notebooks.Event(notebooks.DIED, 2)] and os.getcwd() == here
+    connection, files, written, parent = json.loads(graded.cells[1].outputs[0]["text"])
+    assert len(str(sockets / "12345678-1")) > 107 and len(str(folder / "12345678-1")) > 107
+    assert Path(connection).parent == sockets and parent == 1
+    name = Path(connection).stem
+    assert files == sorted([f"{name}.json", *(f"{name}-{port}" for port in range(1, 6))])  # its connection file and 5 sockets
+    assert written == [".ipythondir", "notes.txt", "results"]
+    assert graded.cells[1].outputs[1]["data"]["text/plain"] == "42"
+    assert host_files(folder) == ([".ipythondir"], 0)  # the notebook's writes went with its tmpfs
+    assert os.listdir(sockets) == []  # the sockets went with the kernels
+
+
 def test_without_bubblewrap_the_prefix_still_applies_landlock_and_the_limits(folder, tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "_bubblewrap", lambda: ("", "switched off by the test"))
     assert not sandbox.isolated() and "no bubblewrap: switched off by the test" in sandbox.mode()
-    prefix = sandbox.command(folder, 1 << 30, hide=["/nowhere"], bind=[("/etc/hostname", "/nowhere/hostname")])
-    assert not any(os.path.basename(part) == "bwrap" for part in prefix)
+    prefix = sandbox.command(folder, 1 << 30, hide=["/nowhere"], bind=[("/etc/hostname", "/nowhere/hostname")], scratch_size=1 << 20)
+    assert not any(os.path.basename(part) == "bwrap" for part in prefix) and "--tmpfs" not in prefix
     seen = run(folder, "import json, resource; print(json.dumps(resource.getrlimit(resource.RLIMIT_AS)))", memory=1 << 30)
     assert seen == [1 << 30, 1 << 30]
+    sockets = tmp_path / "kernel"
+    sockets.mkdir()
+    # scratch_size is not done: the host's folder is written.
+    assert run(folder, f"import socket; socket.socket(socket.AF_UNIX).bind('{sockets}/s'); open('mine.txt', 'w').write('x'); print(1)", sockets=str(sockets), scratch_size=1 << 20) == 1
+    assert stat.S_ISSOCK(os.lstat(sockets / "s").st_mode) and (folder / "mine.txt").read_text() == "x"
     if sandbox.landlock_abi():
         with pytest.raises(AssertionError, match="PermissionError"):
             run(folder, f"open('{tmp_path}/outside.txt', 'w')")
+        with pytest.raises(AssertionError, match="PermissionError"):
+            run(folder, f"open('{sockets}/data.bin', 'w')", sockets=str(sockets))

@@ -9,7 +9,10 @@
 - after a replacement the cells run again from the top in the new kernel, without
   the cells that timed out or died, so later cells see the earlier cells' work;
 - a cell's output of every kind (printed text, displays, results, errors) is
-  cut at ``max_output`` characters, with a note.
+  cut at ``max_output`` characters, with a note;
+- a sandboxed kernel is reached through unix sockets in a folder of their own
+  (``sockets``), so its working directory may be a tmpfs that only its sandbox
+  sees (:func:`poolkit.grader.sandbox.command`'s ``scratch_size``).
 
 It returns the executed notebook and a list of :class:`Event` saying what happened.
 """
@@ -89,16 +92,18 @@ def _client_class():
 KERNEL_FOLDER = ".kernel"
 
 
-def _kernel_manager_class(prefix, folder=None):
+def _kernel_manager_class(prefix, folder=None, cwd=None):
     """A kernel manager class that starts the kernel through ``prefix`` (the sandbox).
 
-    With a ``folder`` (the kernel's working directory's :data:`KERNEL_FOLDER`), the
-    kernel's connection file and its sockets (ZeroMQ's ``ipc`` transport: unix
-    sockets, not TCP ports on 127.0.0.1) are files in it: a kernel in a network
-    namespace of its own can be reached there, and no other sandbox, which has
-    another folder, can reach it. The sockets are named relative to the working
-    directory (a unix socket's path has at most 107 bytes, which a grading
-    folder's can pass), where the kernel starts and this process works meanwhile.
+    With a ``folder`` (the sandbox's sockets folder, or the kernel's working
+    directory's :data:`KERNEL_FOLDER`), the kernel's connection file and its
+    sockets (ZeroMQ's ``ipc`` transport: unix sockets, not TCP ports on 127.0.0.1)
+    are files in it: a kernel in a network namespace of its own can be reached
+    there, and no other sandbox, which has another folder, can reach it. The
+    sockets are named relative to the working directory ``cwd`` (a unix socket's
+    path has at most 107 bytes, which a grading folder's can pass), where the
+    kernel starts and this process works meanwhile: ``folder`` must be at the
+    same path inside the sandbox as outside.
     """
     from uuid import uuid4
 
@@ -110,7 +115,7 @@ def _kernel_manager_class(prefix, folder=None):
         def __init__(self, **kwargs):
             if folder is not None:
                 name = uuid4().hex[:8]  # a replaced kernel's sockets may linger a moment
-                kwargs.update(transport="ipc", ip=os.path.join(KERNEL_FOLDER, name), connection_file=os.path.join(folder, f"{name}.json"))
+                kwargs.update(transport="ipc", ip=os.path.join(os.path.relpath(folder, cwd), name), connection_file=os.path.join(folder, f"{name}.json"))
             super().__init__(**kwargs)
 
         def format_kernel_cmd(self, extra_arguments=None):
@@ -127,7 +132,7 @@ def _make_folder(folder):
     os.makedirs(folder, exist_ok=True)
 
 
-def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None):
+def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None, sockets=None, deadline=None):
     """Execute ``nb``'s code cells in a fresh kernel whose working directory is ``cwd``.
 
     Parameters
@@ -142,13 +147,22 @@ def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None):
         Characters of printed output kept per cell.
     prefix : sequence of str
         A command the kernel is started through (e.g. :func:`poolkit.grader.sandbox.command`).
-        With one, the kernel is reached through unix sockets in ``cwd/.kernel/`` (with
-        its connection file), so ``cwd`` must be the sandbox's writable folder, where
-        the kernel starts; this process works in ``cwd`` meanwhile (the sockets' names
-        are relative to it). Without, through TCP on 127.0.0.1, and the connection
-        file is in Jupyter's runtime folder.
+        With one, the kernel is reached through unix sockets in ``sockets`` (or,
+        without, ``cwd/.kernel/``), with its connection file, so ``cwd`` must be the
+        sandbox's writable folder, where the kernel starts; this process works in
+        ``cwd`` meanwhile (the sockets' names are relative to it). Without, through
+        TCP on 127.0.0.1, and the connection file is in Jupyter's runtime folder.
     env : mapping, optional
         The kernel's environment (default: this process's).
+    sockets : path-like, optional
+        With a ``prefix``: the folder of the kernel's connection file and sockets,
+        the one given to :func:`poolkit.grader.sandbox.command` as its ``sockets``
+        (at the same path inside the sandbox as here). Needed where ``cwd`` is a
+        tmpfs of the sandbox's own (its ``scratch_size``): this process would not
+        see sockets made there.
+    deadline : float, optional
+        A ``time.monotonic()`` after which no cell is started (each is stopped by
+        then): the cells left get a ``GradingTimeExceeded`` error.
 
     Returns
     -------
@@ -156,22 +170,22 @@ def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None):
     """
     cwd = os.path.abspath(cwd)
     if not prefix:
-        return asyncio.run(_execute(nb, cwd, timeout, max_output, (), env))
+        return asyncio.run(_execute(nb, cwd, timeout, max_output, (), env, None, deadline))
+    folder = os.path.abspath(sockets) if sockets is not None else os.path.join(cwd, KERNEL_FOLDER)
     home = os.getcwd()
     os.chdir(cwd)  # where the kernel's sockets are named from
     try:
-        return asyncio.run(_execute(nb, cwd, timeout, max_output, tuple(prefix), env))
+        return asyncio.run(_execute(nb, cwd, timeout, max_output, tuple(prefix), env, folder, deadline))
     finally:
         os.chdir(home)
 
 
-async def _execute(nb, cwd, timeout, max_output, prefix, env):
+async def _execute(nb, cwd, timeout, max_output, prefix, env, folder, until):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    folder, independent = None, False
+    independent = False
     kernel_env = dict(env if env is not None else os.environ)
     if prefix:
-        folder = os.path.join(cwd, KERNEL_FOLDER)
         if any(os.path.basename(part) == "bwrap" for part in prefix):
             # In bubblewrap's PID namespace the kernel's parent is the namespace's init
             # (pid 1): ipykernel would take it for its parent having died (jupyter_client
@@ -182,6 +196,8 @@ async def _execute(nb, cwd, timeout, max_output, prefix, env):
     code = [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
     # The whole notebook, restarts included, may take a cell's timeout per code cell, plus a minute.
     deadline = loop.time() + timeout * len(code) + 60
+    if until is not None:  # the caller's budget (asyncio's clock is time.monotonic)
+        deadline = min(deadline, until)
     events: list[Event] = []
     failed: dict[int, dict] = {}  # cell index -> the error output it keeps on every run
     while True:
@@ -197,7 +213,7 @@ async def _execute(nb, cwd, timeout, max_output, prefix, env):
             interrupt_on_timeout=False,  # a timeout raises; the kernel is then replaced
             record_timing=False,
             resources={"metadata": {"path": str(cwd)}},
-            kernel_manager_class=_kernel_manager_class(prefix, folder),
+            kernel_manager_class=_kernel_manager_class(prefix, folder, cwd),
             extra_arguments=["--HistoryManager.hist_file=:memory:"],
         )
         current = -1  # the cell being run

@@ -16,7 +16,13 @@
    has no network (only its own loopback), and every process it started dies
    with it; no capabilities, a new session (no terminal), read-only system
    folders, Python's installation and poolkit's folder, ``writable`` read-write,
-   a private ``/tmp``, and of ``/dev`` only null, zero and urandom.
+   a private ``/tmp``, and of ``/dev`` only null, zero and urandom. With a
+   ``scratch_size``, ``writable`` is a tmpfs of that size of the sandbox's own,
+   seeded with what the host's folder holds (its files read-only): nothing the
+   submission writes reaches the host's disk, a write past the size fails with
+   ENOSPC, and it all goes with the sandbox. A ``sockets`` folder (outside
+   ``writable``) is bound read-write at its own path (in ``/tmp``, a link to
+   :data:`SOCKETS_INSIDE`): there the grader reaches a kernel's unix sockets.
 3. **Landlock and limits** (``python sandbox.py``, inside bubblewrap), then
    ``exec`` of the command, which inherits them:
 
@@ -25,7 +31,9 @@
      its private ``/tmp``; write to ``/dev/null``, no other device), and read
      only those, the system's folders and Python's installation
      (:func:`readable`), so a submission can neither touch nor read the
-     gradebook, the course's ``solutions/`` or another student's files;
+     gradebook, the course's ``solutions/`` or another student's files; in
+     ``sockets`` it may only read, make unix sockets and remove files
+     (:data:`SOCKET_RIGHTS`), so it cannot store data there;
    - **signals**: where the kernel's Landlock has scopes (6.12 and later), it
      cannot signal processes outside its sandbox, such as the grader;
    - **memory**: each process's address space is capped (``RLIMIT_AS``), so one
@@ -33,8 +41,10 @@
      such) where the cgroup alone would kill the process;
    - **files' size**: no file it writes grows beyond 64 MiB (``RLIMIT_FSIZE``).
 
-Without bubblewrap the prefix runs layers 1 and 3 only (``hide`` and ``bind``
-are then not done); without Landlock the command still runs with the limits.
+Without bubblewrap the prefix runs layers 1 and 3 only (``hide``, ``bind`` and
+``scratch_size`` are then not done: the host's ``writable`` is written, and
+``sockets``'s rule still holds); without Landlock the command still runs with
+the limits (and may write in ``sockets`` as in ``writable``).
 :func:`mode` says which layers are in force, for the run's log.
 
 The environment the command is started with (``Popen``'s ``env``) is the whole
@@ -61,6 +71,10 @@ _PR_SET_NO_NEW_PRIVS = 38
 _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 1, 1 << 2, 1 << 3
 _CHANGES = sum(1 << bit for bit in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, remove, make dirs/files/...
 _REFER, _TRUNCATE = 1 << 13, 1 << 14  # ABI 2 and 3
+_REMOVE_FILE, _MAKE_SOCK = 1 << 5, 1 << 9
+#: What the sandbox may do in its ``sockets`` folder: bind a unix socket there, remove one
+#: (a closed socket's, or its connection file), and read, but store no data.
+SOCKET_RIGHTS = _READ_FILE | _READ_DIR | _MAKE_SOCK | _REMOVE_FILE
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
 MAX_FILE_SIZE = 64 << 20
 #: Processes and threads one sandbox may have at once (its cgroup's ``pids.max``):
@@ -72,6 +86,10 @@ DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom")
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/sys")
 #: Where this file is inside bubblewrap: the caller may hide poolkit's folder.
 INNER_SCRIPT = "/run/poolkit/sandbox.py"
+#: Where a ``sockets`` folder in /tmp is bound inside bubblewrap (a link at its own path
+#: leads there): beneath the sandbox's own /tmp, which it may change, Landlock could not
+#: keep its files from it.
+SOCKETS_INSIDE = "/run/poolkit/sockets"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -117,10 +135,11 @@ def readable() -> list[str]:
     return sorted({os.path.realpath(path) for path in system + _own_folders() if os.path.exists(path)})
 
 
-def restrict(writable, readable=(), also_writable=()):
+def restrict(writable, readable=(), also_writable=(), sockets=None):
     """Allow this process (and its children) to change files only beneath
     ``writable`` (and the folders ``also_writable``), and to read only beneath
-    those and ``readable``.
+    those and ``readable``. Beneath the folder ``sockets`` it may only read, make
+    unix sockets and remove files (:data:`SOCKET_RIGHTS`).
 
     Returns the Landlock ABI used, or 0 (and restricts nothing) without Landlock.
     """
@@ -140,6 +159,8 @@ def restrict(writable, readable=(), also_writable=()):
         # Of the devices, only /dev/null may be written: not a terminal, not another process's pipe.
         rules = [(path, handled) for path in (writable, *also_writable)] + [("/dev/null", _READ_FILE | _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0))]
         rules += [(path, reads) for path in readable]
+        if sockets is not None:
+            rules.append((sockets, SOCKET_RIGHTS))
         for path, access in rules:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             if not os.path.isdir(path):
@@ -228,13 +249,13 @@ def _write(path, value):
         file.write(str(value))
 
 
-def join_cgroup(writable: str, memory: int) -> bool:
+def join_cgroup(writable: str | os.PathLike, memory: int) -> bool:
     """Make ``writable``'s sandbox cgroup (if needed), limit it to ``memory`` bytes
     and :data:`PIDS` processes, and move this process into it.
 
     Parameters
     ----------
-    writable : str
+    writable : path-like
         The sandbox's folder, which names its cgroup.
     memory : int
         Bytes all its processes together may use.
@@ -267,7 +288,7 @@ def _processes(folder):
         return []
 
 
-def cleanup(writable: str) -> None:
+def cleanup(writable: str | os.PathLike) -> None:
     """Kill every process left in ``writable``'s sandbox cgroup and remove the cgroup.
 
     Safe to call when there is none (nothing happens). Call it from the process
@@ -276,7 +297,7 @@ def cleanup(writable: str) -> None:
 
     Parameters
     ----------
-    writable : str
+    writable : path-like
         The sandbox's folder, as given to :func:`command`.
     """
     _, folders = _cgroups(writable)
@@ -301,13 +322,13 @@ def cleanup(writable: str) -> None:
                 time.sleep(0.01)
 
 
-def usage(writable: str) -> dict[str, float]:
+def usage(writable: str | os.PathLike) -> dict[str, float]:
     """What ``writable``'s sandbox cgroup has used so far, where the cgroup tells:
     ``{"cpu_seconds": ..., "memory_peak": bytes}`` (read it before :func:`cleanup`).
 
     Parameters
     ----------
-    writable : str
+    writable : path-like
         The sandbox's folder, as given to :func:`command`.
     """
     found: dict[str, float] = {}
@@ -359,13 +380,37 @@ def cgroups() -> str:
 # --- bubblewrap: namespaces, and only the folders a submission needs -------------
 
 
-def _bwrap_arguments(bwrap, writable, memory, hide=(), bind=()):
+def _beneath(path, folder):
+    """Whether ``path`` is ``folder`` or lies in it (both absolute, compared as written)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _seeded(source, target):
+    """bubblewrap's arguments that make what is in the folder ``source`` appear in the
+    (new, empty) folder ``target``: each folder made afresh (``--dir``), each regular
+    file bound read-only. Links, fifos and sockets are left out."""
+    args: list[str] = []
+    folders = [(source, target)]
+    while folders:  # not recursion: a tree may be deeper than Python's stack
+        source, target = folders.pop()
+        with os.scandir(source) as entries:
+            for entry in sorted(entries, key=lambda entry: entry.name):
+                path = os.path.join(target, entry.name)
+                if entry.is_dir(follow_symlinks=False):
+                    args += ["--dir", path]
+                    folders.append((entry.path, path))
+                elif entry.is_file(follow_symlinks=False):
+                    args += ["--ro-bind", entry.path, path]
+    return args
+
+
+def _bwrap_arguments(bwrap, writable, memory, hide=(), bind=(), scratch_size=None, sockets=None):
     """bubblewrap's command line up to its ``--``, for the sandbox of ``writable``."""
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     bound: list[str] = []  # the folders bound so far, read-only, at their own path
 
     def bind_read_only(source, target):
-        if not any(target == folder or target.startswith(folder.rstrip("/") + "/") for folder in bound):
+        if not any(_beneath(target, folder) for folder in bound):
             args.extend(["--ro-bind", source, target])
             bound.append(target)
 
@@ -376,13 +421,15 @@ def _bwrap_arguments(bwrap, writable, memory, hide=(), bind=()):
         args += ["--dev-bind", device, device]
     args += ["--remount-ro", "/dev", "--size", str(int(memory)), "--tmpfs", "/tmp"]
     writable = os.path.abspath(writable)
+    sockets = os.path.abspath(sockets) if sockets is not None else None
     read_only = []  # tmpfs mounts made read-only once everything is mounted in them
-    above = os.path.relpath(os.path.dirname(writable), "/tmp").split(os.sep)
-    if above[0] not in (os.curdir, os.pardir):
-        # The folders that lead to a writable folder in /tmp would be made in the
-        # sandbox's own /tmp, which it may write: they get a tmpfs of their own instead.
-        read_only.append(os.path.join("/tmp", above[0]))
-        args += ["--tmpfs", read_only[-1]]
+    for path in filter(None, (writable, sockets)):
+        above = os.path.relpath(os.path.dirname(path), "/tmp").split(os.sep)
+        if above[0] not in (os.curdir, os.pardir) and os.path.join("/tmp", above[0]) not in read_only:
+            # The folders that lead to a writable folder (or the sockets' folder) in /tmp would be
+            # made in the sandbox's own /tmp, which it may write: they get a tmpfs of their own instead.
+            read_only.append(os.path.join("/tmp", above[0]))
+            args += ["--tmpfs", read_only[-1]]
     for path in SYSTEM:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
@@ -392,7 +439,18 @@ def _bwrap_arguments(bwrap, writable, memory, hide=(), bind=()):
     for path in sorted({name for folder in _own_folders() for name in (os.path.realpath(folder), os.path.abspath(folder))}, key=len):
         if os.path.isdir(path):
             bind_read_only(os.path.realpath(path), path)
-    args += ["--bind", os.path.realpath(writable), writable]
+    if scratch_size is None:
+        args += ["--bind", os.path.realpath(writable), writable]
+    else:
+        # Its own tmpfs: what it writes is capped, and gone with the sandbox.
+        args += ["--size", str(int(scratch_size)), "--tmpfs", writable, *_seeded(os.path.realpath(writable), writable)]
+    if sockets is not None:
+        if _beneath(sockets, "/tmp") and not any(_beneath(sockets, folder) for folder in bound):
+            # Beneath /tmp, Landlock's rule for the sandbox's own /tmp would let it store files
+            # there: the folder is bound elsewhere, and its path is a link to it.
+            args += ["--bind", os.path.realpath(sockets), SOCKETS_INSIDE, "--symlink", SOCKETS_INSIDE, sockets]
+        else:
+            args += ["--bind", os.path.realpath(sockets), sockets]
     # The host's cgroups (names and use of the other sandboxes) are hidden too.
     for path in ["/sys/fs/cgroup", *map(os.path.abspath, hide)]:
         read_only.append(path)
@@ -455,7 +513,15 @@ def mode() -> str:
     return ", ".join(layers)
 
 
-def command(writable: str | os.PathLike, memory: int, *, hide: Sequence[str] = (), bind: Sequence[tuple[str, str]] = ()) -> list[str]:
+def command(
+    writable: str | os.PathLike,
+    memory: int,
+    *,
+    hide: Sequence[str] = (),
+    bind: Sequence[tuple[str, str]] = (),
+    scratch_size: int | None = None,
+    sockets: str | os.PathLike | None = None,
+) -> list[str]:
     """The prefix that runs a command in the sandbox of ``writable``.
 
     Parameters
@@ -471,6 +537,24 @@ def command(writable: str | os.PathLike, memory: int, *, hide: Sequence[str] = (
         ``(source, target)``: the file or folder ``source`` is at ``target``
         inside, read-only (and readable there). ``target`` must be where the
         sandbox may make it: in ``/tmp`` (its own), ``/run`` or a hidden folder.
+    scratch_size : int, optional
+        With bubblewrap, ``writable`` is a tmpfs of this many bytes inside, made
+        afresh for each command: what it writes there never reaches the host's
+        folder, is gone when the command ends, and past the size a write fails
+        with ENOSPC (the pages count against ``memory`` too). What the host's
+        ``writable`` holds now is seeded into it: its folders are made (and may
+        be written), its regular files are bound read-only; links and other
+        files are left out. Default: the host's folder itself is bound.
+    sockets : path-like, optional
+        An existing folder, neither in ``writable`` nor holding it, where the
+        command may make unix sockets (a kernel's, for :func:`notebooks.execute
+        <poolkit.grader.notebooks.execute>`): it is at its own path inside, and
+        with Landlock the command may only read, make unix sockets and remove
+        files there (:data:`SOCKET_RIGHTS`), so it can store no data in it.
+        A folder in ``/tmp`` is bound at :data:`SOCKETS_INSIDE`, its own path a
+        link there: beneath the sandbox's own ``/tmp``, which it may change,
+        Landlock would let it make anything (as it still may where the folder
+        lies in one bound read-only there, e.g. a course cloned in ``/tmp``).
 
     Returns
     -------
@@ -478,8 +562,16 @@ def command(writable: str | os.PathLike, memory: int, *, hide: Sequence[str] = (
         Put the command after it, and start it with the environment it should
         have (``Popen(..., env=...)``): that is its whole environment inside.
         Without bubblewrap (:func:`isolated` is False) the prefix applies the
-        cgroup, Landlock and the limits only, and ``hide`` and ``bind`` are not
-        done: the paths stay as they are.
+        cgroup, Landlock and the limits only, and ``hide``, ``bind`` and
+        ``scratch_size`` are not done: the paths stay as they are, and the
+        host's ``writable`` is written. Without Landlock, ``sockets`` may be
+        written like ``writable``.
+
+    Raises
+    ------
+    ValueError
+        If ``scratch_size`` is not positive, or ``sockets`` is not a folder,
+        or is in ``writable`` or holds it.
 
     Notes
     -----
@@ -488,16 +580,27 @@ def command(writable: str | os.PathLike, memory: int, *, hide: Sequence[str] = (
     with it) would add a tenth of a second to every kernel start.
     """
     writable, memory = os.path.abspath(writable), int(memory)
+    stage = ["--writable", writable, "--memory", str(memory)]
+    if scratch_size is not None and int(scratch_size) <= 0:
+        raise ValueError(f"scratch_size must be a positive number of bytes, not {scratch_size}")
+    if sockets is not None:
+        sockets = os.path.abspath(sockets)
+        if not os.path.isdir(sockets):
+            raise ValueError(f"the sockets' folder {sockets} is not a folder")
+        real, own = os.path.realpath(sockets), os.path.realpath(writable)
+        if _beneath(real, own) or _beneath(own, real):
+            raise ValueError(f"the sockets' folder {sockets} must lie outside the writable folder {writable} (and not hold it)")
+        stage += ["--sockets", sockets]
     python = [sys.executable, "-I", "-S"]  # no site: a few hundredths of a second less per start
     # What Landlock lets it read: the system's folders, Python, poolkit (and, inside bubblewrap, what is bound in).
     reads = [f"--readable={path}" for path in readable()]
     bwrap = _bubblewrap()[0]
     if not bwrap:
-        return [*python, os.path.abspath(__file__), "--writable", writable, "--memory", str(memory), "--cgroup", *reads, "--"]
+        return [*python, os.path.abspath(__file__), *stage, "--cgroup", *reads, "--"]
     reads += [f"--readable={target}" for _, target in bind]
-    inner = [*python, INNER_SCRIPT, "--writable", writable, "--memory", str(memory), "--in-bubblewrap", *reads, "--"]
+    inner = [*python, INNER_SCRIPT, *stage, "--in-bubblewrap", *reads, "--"]
     outer = [*python, os.path.abspath(__file__), "--writable", writable, "--memory", str(memory), "--cgroup", "--no-restrict", "--"]
-    return [*outer, *_bwrap_arguments(bwrap, writable, memory, hide, bind), *inner]
+    return [*outer, *_bwrap_arguments(bwrap, writable, memory, hide, bind, scratch_size, sockets), *inner]
 
 
 def _environment_as_started():
@@ -519,6 +622,7 @@ def main(argv=None):
     parser.add_argument("--no-restrict", action="store_true", help="no Landlock nor limits: the stage in front of bubblewrap, which must still mount")
     parser.add_argument("--in-bubblewrap", action="store_true", help="the stage inside bubblewrap: /tmp (the sandbox's own) may be written too")
     parser.add_argument("--readable", action="append", help="what may be read (default: the system's folders, Python and poolkit)")
+    parser.add_argument("--sockets", help="a directory where the command may only read, make unix sockets and remove files")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     run = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -528,7 +632,7 @@ def main(argv=None):
         join_cgroup(args.writable, args.memory)
     if not args.no_restrict:
         reads = [path for path in (args.readable if args.readable is not None else readable()) if os.path.exists(path)]
-        restrict(os.path.abspath(args.writable), reads, ["/tmp"] if args.in_bubblewrap else [])
+        restrict(os.path.abspath(args.writable), reads, ["/tmp"] if args.in_bubblewrap else [], args.sockets)
         limit_resources(args.memory)
     environment = _environment_as_started()
     if args.in_bubblewrap:
