@@ -433,7 +433,7 @@ def bench(args, work, say):
         failed = sorted(set(students) - set(scores[key]) | {student for student, flag in flags[key].items() if "grader-error" in flag.split(";")})
         if failed:
             raise Abort(f"ABORT: poolkit grade failed on {len(failed)} of {count} submissions, e.g. {failed[0]}: "
-                        f"see {out / 'work' / failed[0] / 'worker.log'}")
+                        f"see {out / 'logs' / (failed[0] + '.worker.log')} and {out / 'report.txt'}")
     command = [*tool("nbgrader", "nbgrader"), "autograde", assignment, "--force"]
     print(f"timing nbgrader: (in {course}) {' '.join(command)}", flush=True)
     load = load_average()

@@ -88,6 +88,10 @@ def _delete_tests(nb):
     nb.cells = [cell for cell in nb.cells if cell not in graded_cells(nb)]
 
 
+def _delete_answer(nb):
+    nb.cells.remove(solution_cell(nb))
+
+
 def _edit_tests(nb):
     for cell in graded_cells(nb):
         cell.source = "3.0  # full marks, says the student"
@@ -146,7 +150,9 @@ def attack(paths, reads):
         f"""
         import os
         written = []
-        for path in {[str(path) for path in paths]!r} + [os.path.join(os.getcwd(), "../../../gradebook.db"), os.path.join(os.getcwd(), "../../correct/submitted.ipynb")]:
+        # Besides the paths given: the other students' job folders, beside this one.
+        others = [os.path.join(os.getcwd(), f"../../{{number:04d}}/{{name}}") for number in range(1, 40) for name in ("submitted.ipynb", "job.json")]
+        for path in {[str(path) for path in paths]!r} + others:
             try:
                 with open(path, "a") as handle:
                     handle.write("tampered")
@@ -155,7 +161,7 @@ def attack(paths, reads):
                 pass
         print("written:", written)
         read = []
-        for path in {[str(path) for path in reads]!r} + [os.path.join(os.getcwd(), "../../correct/submitted.ipynb")]:
+        for path in {[str(path) for path in reads]!r} + others:
             try:
                 with open(path) as handle:
                     handle.read(1)
@@ -184,6 +190,7 @@ def course_run(tmp_path_factory):
         "warns": submission(pool2d_source(before_loop="import warnings; warnings.warn('harmless, on stderr')")),
         "edits_tests": submission(None, edit=_edit_tests),
         "deletes_tests": submission(pool2d_source(), edit=_delete_tests),
+        "deletes_answer": submission(pool2d_source(), edit=_delete_answer),
         "strips_test_metadata": submission(None, edit=_strip_test_metadata),
         "uses_framework": submission("import torch.nn.functional as F\ndef pool2d(X, pool_size, mode='max'):\n    return (F.max_pool2d if mode == 'max' else F.avg_pool2d)(X[None], pool_size, 1)[0]\n"),
         "attacks_files": None,  # written below, once the paths are known
@@ -285,6 +292,10 @@ def test_edited_or_deleted_test_cells_are_restored_and_graded_as_the_instructor_
     assert {"test-edited:pool2d_max", "test-edited:pool2d_avg"} <= flags(course_run, "edits_tests")
     assert score(course_run, "deletes_tests") == MAX_SCORE
     assert {"test-deleted:pool2d_max", "test-deleted:pool2d_avg"} <= flags(course_run, "deletes_tests")
+    # The answer cell is put back as the release has it (so it scores 0), and not called a test.
+    assert score(course_run, "deletes_answer") == 0
+    assert "cell-restored:pool2d_solution" in flags(course_run, "deletes_answer")
+    assert not any(flag.startswith("test-deleted") for flag in flags(course_run, "deletes_answer"))
     assert score(course_run, "strips_test_metadata") == 0
     graded = nbformat.read(course_run["out"] / "autograded" / "deletes_tests" / "pool2d" / "pool2d.ipynb", as_version=4)
     restored = [cell.source for cell in graded_cells(graded)]
@@ -315,7 +326,9 @@ def test_using_the_frameworks_pooling_is_reported_and_not_credited(course_run):
 def test_metadata_nbgrader_refuses_costs_only_its_student(course_run, student):
     assert course_run["result"].returncode == 0
     assert score(course_run, student) == 0 and flags(course_run, student) == {"invalid-metadata"}
-    assert "refuses the notebook's metadata" in course_run["result"].stderr
+    # Said in the run's log, not on the console (the report lists the flag).
+    assert f"{student}: nbgrader refuses the notebook's metadata" in (course_run["out"] / "logs" / "run.log").read_text()
+    assert "refuses" not in course_run["result"].stderr
 
 
 def test_a_submission_the_grader_fails_on_gets_zero_and_the_flag_never_its_earlier_grade(tmp_path, monkeypatch):
@@ -328,7 +341,7 @@ def test_a_submission_the_grader_fails_on_gets_zero_and_the_flag_never_its_earli
         (subs / student).mkdir(parents=True)
         nbformat.write(submission(pool2d_source()), subs / student / "pool2d.ipynb")
     settings = autograde.Settings(timeout=TIMEOUT)
-    first = {row["student_id"]: row for row in csv.DictReader(open(autograde.grade("pool2d", subs, out, workers=2, course=ROOT, settings=settings)))}
+    first = {row["student_id"]: row for row in csv.DictReader(open(autograde.grade("pool2d", subs, out, workers=2, course=ROOT, settings=settings).grades))}
     assert float(first["victim"]["score"]) == MAX_SCORE
     record = autograde.record
 
@@ -338,7 +351,9 @@ def test_a_submission_the_grader_fails_on_gets_zero_and_the_flag_never_its_earli
         return record(out, assignment, submission, result)
 
     monkeypatch.setattr(autograde, "record", fails_on_the_victim)
-    second = {row["student_id"]: row for row in csv.DictReader(open(autograde.grade("pool2d", subs, out, workers=2, course=ROOT, settings=settings)))}
+    again = autograde.grade("pool2d", subs, out, workers=2, course=ROOT, settings=settings, regrade=True)
+    assert again.errors == 1 and again.graded == 2
+    second = {row["student_id"]: row for row in csv.DictReader(open(again.grades))}
     assert float(second["victim"]["score"]) == 0 and "grader-error" in second["victim"]["flags"]
     assert float(second["other"]["score"]) == MAX_SCORE
 
@@ -415,10 +430,17 @@ def test_a_zip_export_is_graded_and_rerunning_changes_nothing(tmp_path):
     out = tmp_path / "out"
     first = grade(archive, out, "--workers", "6")
     assert first.returncode == 0, first.stderr[-3000:]
-    assert len(list((out / "workers").glob("worker-*.log"))) == 2  # no more workers than submissions
+    assert len(list((out / "logs").glob("worker-*.log"))) == 2  # no more workers than submissions
     before = (out / "grades.csv").read_text()
+    (out / "submissions" / "mine").mkdir(parents=True)  # the instructor's own folder: a zip is read in place, never unpacked over it
+    (out / "submissions" / "mine" / "notes.txt").write_text("keep me")
     second = grade(archive, out, "--workers", "1")
     assert second.returncode == 0, second.stderr[-3000:]
+    assert "0 graded now, 2 kept from an earlier run" in second.stderr + second.stdout
+    assert (out / "grades.csv").read_text() == before
+    assert (out / "submissions" / "mine" / "notes.txt").read_text() == "keep me"
+    regraded = grade(archive, out, "--workers", "1", "--regrade")
+    assert regraded.returncode == 0 and "2 graded now" in regraded.stdout, regraded.stderr[-3000:]
     assert (out / "grades.csv").read_text() == before
     rows = list(csv.DictReader(open(out / "grades.csv")))
     assert [(row["student_id"], float(row["score"])) for row in rows] == [("ann", MAX_SCORE), ("ben", 0.0)]
@@ -471,7 +493,23 @@ def test_a_broken_setup_stops_before_it_grades_anyone(tmp_path):
 
 @pytest.mark.parametrize(
     "case",
-    ["memory_inf", "memory_tiny", "memory_huge", "timeout_huge", "out_is_a_file", "out_in_solutions", "out_is_the_submissions", "out_not_ours", "zip_damaged", "zip_over_foreign_folder"],
+    [
+        "memory_inf",
+        "memory_tiny",
+        "memory_huge",
+        "timeout_huge",
+        "budget_tiny",
+        "scratch_over_memory",
+        "roster_missing",
+        "pattern_without_group",
+        "out_is_a_file",
+        "out_in_solutions",
+        "out_is_the_submissions",
+        "out_not_ours",
+        "gradebook_damaged",
+        "zip_damaged",
+        "zip_empty",
+    ],
 )
 def test_every_bad_argument_is_refused_before_any_work_with_one_line_naming_it(tmp_path, case):
     subs = tmp_path / "subs"
@@ -482,6 +520,14 @@ def test_every_bad_argument_is_refused_before_any_work_with_one_line_naming_it(t
         options, expected = ["--memory-gb", {"memory_inf": "inf", "memory_tiny": "0.01", "memory_huge": "1e30"}[case]], "--memory-gb"
     elif case == "timeout_huge":
         options, expected = ["--timeout", "100000"], "--timeout"
+    elif case == "budget_tiny":
+        options, expected = ["--budget", "3"], "--budget"
+    elif case == "scratch_over_memory":
+        options, expected = ["--memory-gb", "1", "--scratch-mb", "2048"], "--scratch-mb"
+    elif case == "roster_missing":
+        options, expected = ["--roster", str(tmp_path / "no-roster.csv")], "--roster"
+    elif case == "pattern_without_group":
+        options, expected = ["--id-pattern", r"(\w+)/pool2d\.ipynb"], "--id-pattern"
     elif case == "out_is_a_file":
         out.write_text("notes")
         expected = "is a file"
@@ -493,6 +539,11 @@ def test_every_bad_argument_is_refused_before_any_work_with_one_line_naming_it(t
         out.mkdir()
         (out / "thesis.tex").write_text("keep me")
         expected = "did not make"
+    elif case == "gradebook_damaged":  # an earlier run's, truncated by a full disk
+        out.mkdir()
+        (out / ".poolkit-grade").touch()
+        (out / "gradebook.db").write_bytes(b"SQLite format 3\x00" + bytes(100))
+        expected = "gradebook.db is damaged"
     elif case == "zip_damaged":
         subs = tmp_path / "export.zip"
         shutil.make_archive(str(tmp_path / "export"), "zip", tmp_path / "subs")
@@ -500,11 +551,10 @@ def test_every_bad_argument_is_refused_before_any_work_with_one_line_naming_it(t
         data[40:400] = bytes(360)  # the first member's data, gone
         subs.write_bytes(bytes(data))
         expected = "damaged zip"
-    else:  # a zip graded into an --out that holds the instructor's own submissions/ folder
-        shutil.make_archive(str(tmp_path / "export"), "zip", tmp_path / "subs")
-        (out / "submissions" / "mine").mkdir(parents=True)
-        (out / ".poolkit-grade").touch()
-        subs, expected = tmp_path / "export.zip", "did not unpack"
+    elif case == "zip_empty":  # an export of an assignment nobody handed in
+        subs = tmp_path / "export.zip"
+        zipfile.ZipFile(subs, "w").close()
+        expected = "holds no student's submission"
     before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) if out.is_relative_to(tmp_path) else None
     result = grade(subs, out, *options)
     assert result.returncode == 2, result.stderr[-2000:]

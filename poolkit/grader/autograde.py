@@ -5,13 +5,15 @@ For one assignment of the course (``solutions/<assignment>/``), it:
 1. generates the assignment with nbgrader into ``DIR/course`` and its SQLite
    gradebook ``DIR/gradebook.db`` (the instructor's test cells, hidden tests
    included, are stored there);
-2. reads each student's notebook (``<student_id>/<notebook>.ipynb`` in a folder
-   or a zip), restores every test cell the student deleted or edited, and hands
-   it to one of N worker processes (:func:`serve`; each grades one submission
-   after another, and is replaced if it dies);
+2. finds each student's notebook in a folder or zip as nbgrader or a learning
+   management system exports it (:mod:`poolkit.grader.collect`: every entry it
+   does not grade is listed in ``DIR/report.txt`` with why), restores every test
+   cell the student deleted or edited, and hands it to one of N worker processes
+   (:func:`serve`; each grades one submission after another, and is replaced if
+   it dies), with a job folder of its own outside ``DIR``;
 3. in the worker, runs the notebook in a sandboxed kernel (:mod:`poolkit.grader.sandbox`:
-   bubblewrap's namespaces, Landlock, cgroup limits; reads and writes only its own
-   scratch folder) with :func:`poolkit.grader.notebooks.execute` (cell timeouts, dead
+   bubblewrap's namespaces, Landlock, cgroup limits; it writes only its own scratch
+   folder, a tmpfs of ``--scratch-mb`` that goes with it) with :func:`poolkit.grader.notebooks.execute` (cell timeouts, dead
    kernels and output floods cost only their cell), then re-runs the student's cells
    in a second, fresh sandboxed process (:mod:`poolkit.grader.rerun`, with the
    frameworks' pooling locked out by :mod:`poolkit.grader.lockout`) and asks it for
@@ -21,7 +23,7 @@ For one assignment of the course (``solutions/<assignment>/``), it:
 4. back in the grader, saves the notebook's scores with nbgrader's
    ``SaveAutoGrades``, replaces each question's score with the worker's verdict
    (flagging ``unconfirmed`` where the notebook claimed more), and writes
-   ``DIR/grades.csv`` and ``DIR/feedback/<student_id>/``.
+   ``DIR/grades.csv``, ``DIR/feedback/<student_id>/`` and ``DIR/report.txt``.
 
 Before any student, the instructor's own solution notebook is graded the same
 way, and the run stops unless it earns full marks (:func:`self_check`).
@@ -30,16 +32,28 @@ A harmless warning on stderr does not zero a test cell (nbgrader would). Each
 submission fails alone: a notebook whose nbgrader metadata nbgrader refuses
 scores 0 with the flag ``invalid-metadata``, and one the grader itself fails on
 scores 0 with ``grader-error`` (never an earlier or a half-recorded grade); the
-run goes on, and every student has a row in ``grades.csv``.
-Only this process writes the gradebook, one submission at a time, so a rerun
-replaces each student's grades and never adds them twice.
+run goes on, and every student has a row in ``grades.csv``. Each submission has
+one wall-clock budget (``--budget``): what is not done by then earns nothing, and
+the flag ``time-budget`` says so.
+
+Only this process writes the gradebook, one submission at a time, and a student's
+row in :data:`RESULTS_TABLE` is written last, with the digest of what was graded
+(:func:`submission_digest`). So a rerun on the same ``DIR`` grades only the
+students not recorded for this notebook, assignment and settings (after a crash,
+a SIGKILL or a Ctrl-C: SIGINT and SIGTERM stop a run between two recordings), and
+never adds a grade twice; ``--regrade`` grades everyone again. A lock on ``DIR``
+makes a second run at the same time refuse.
 """
 
 import argparse
+import contextlib
 import csv
+import ctypes
+import fcntl
 import functools
 import hashlib
 import json
+import logging
 import os
 import queue
 import re
@@ -59,12 +73,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import checks, notebooks, rerun, sandbox, scan
+from . import checks, collect, notebooks, rerun, sandbox, scan
 from .course import QUESTIONS_VARIABLE, find_course, questions, questions_file
 
-FLAGS_TABLE = "poolkit_flags"
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
-MAX_UNZIPPED = 1 << 30
+RESULTS_TABLE = "poolkit_results"
 
 
 @dataclass
@@ -74,6 +86,8 @@ class Settings:
     timeout: int = 30  # seconds per cell
     memory: int = 4 << 30  # address-space cap of the student's processes, in bytes
     max_output: int = notebooks.MAX_OUTPUT  # characters of output kept per cell
+    budget: int = 600  # seconds one submission may take in all (kernel, re-run, judging), then flagged time-budget
+    scratch: int = 512 << 20  # bytes the files a submission writes may take (a tmpfs of its own, gone after)
 
 
 @dataclass
@@ -85,77 +99,40 @@ class Submission:
     job: Path  # the worker's folder
     flags: set = field(default_factory=set)
     questions: list = field(default_factory=list)  # its test cells' grade_ids, which are the questions' keys
+    name: str = ""  # the person's name, where the export gives one
+    origin: str = ""  # where in the export the notebook came from
+    digest: str = ""  # of the notebook, the assignment and the settings: a rerun skips what it has recorded
 
 
 # --- the course and the submissions --------------------------------------------
 
 
-def unpack(submissions, out):
-    """The folder holding ``<student_id>/`` folders: ``submissions`` itself, or a zip
-    (checked whole by :func:`check_run`) extracted into ``out``."""
-    submissions = Path(submissions)
-    if submissions.is_dir():
-        folder = submissions
-    else:
-        folder = Path(out) / "submissions"
-        if folder.exists() and not (folder / UNPACKED_MARKER).is_file():
-            raise ValueError(f"--out {out} already holds a submissions/ folder that poolkit grade did not unpack: move it, or choose another --out")
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        (folder / UNPACKED_MARKER).touch()
-        _extract(submissions, folder)
-    # A zip usually wraps everything in one folder (as a learning-management system exports it).
-    entries = [entry for entry in folder.iterdir() if _is_student_dir(entry)]
-    if len(entries) == 1 and not any(entries[0].glob("*.ipynb")) and any(entries[0].glob("*/*.ipynb")):
-        return entries[0]
-    return folder
+def notebook_name(course, assignment):
+    """The one notebook of ``assignment`` (its name without ``.ipynb``), from the course's ``solutions/``."""
+    source = Path(course) / "solutions" / assignment
+    if not source.is_dir():
+        known = sorted(path.name for path in (Path(course) / "solutions").iterdir() if path.is_dir())
+        raise FileNotFoundError(f"ASSIGNMENT {assignment!r} is not in {Path(course) / 'solutions'}; known: {', '.join(known)}")
+    names = sorted(path.stem for path in source.glob("*.ipynb"))
+    if len(names) != 1:
+        raise ValueError(f"ASSIGNMENT {assignment!r} must have exactly one notebook, found {names}")
+    return names[0]
 
 
-def _extract(archive, folder):
-    """Extract ``archive`` safely: no absolute or ``..`` paths, no links, at most 1 GiB in all."""
-    with zipfile.ZipFile(archive) as bundle:
-        members = bundle.infolist()
-        if sum(member.file_size for member in members) > MAX_UNZIPPED:
-            raise ValueError(f"SUBMISSIONS: {archive} unpacks to more than {MAX_UNZIPPED >> 30} GiB")
-        for member in members:
-            parts = Path(member.filename).parts
-            is_link = (member.external_attr >> 16) & 0o170000 == 0o120000
-            if member.filename.startswith("/") or ".." in parts or is_link:
-                continue
-            bundle.extract(member, folder)
+def assignment_version(course, assignment):
+    """A digest of everything a grade depends on besides the submission: the assignment's
+    files, the course's questions and this grader."""
+    from importlib.metadata import PackageNotFoundError, version
 
-
-def _is_student_dir(path):
-    # A link is no student's folder: it would make the grader read, with its rights, whatever it points to.
-    return path.is_dir() and not path.is_symlink() and not path.name.startswith((".", "__"))
-
-
-def _is_notebook_file(path):
-    return path.is_file() and not any(part.is_symlink() for part in (path, path.parent))
-
-
-def students(folder, notebook):
-    """``(student_id, notebook path or None, flags)`` for every student folder, sorted by id.
-
-    The notebook is ``<student_id>/<notebook>.ipynb`` (or nbgrader's
-    ``<student_id>/<assignment>/<notebook>.ipynb``); a student folder holding
-    one notebook under another name is graded with the flag ``renamed``.
-    """
-    found: list[tuple[str, Path | None, set[str]]] = []
-    for entry in sorted(folder.iterdir()):
-        if not _is_student_dir(entry):
-            continue
-        if not STUDENT_ID.match(entry.name):
-            print(f"warning: skipping {entry.name!r}: not a usable student id", file=sys.stderr)
-            continue
-        expected = [entry / f"{notebook}.ipynb", *entry.glob(f"*/{notebook}.ipynb")]
-        expected = [path for path in expected if _is_notebook_file(path)]
-        if expected:
-            found.append((entry.name, expected[0], set()))
-            continue
-        others = [path for path in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in path.parts and _is_notebook_file(path)]
-        found.append((entry.name, others[0], {"renamed"}) if len(others) == 1 else (entry.name, None, {"no-notebook"}))
-    return found
+    try:
+        digest = hashlib.sha256(version("poolkit").encode())
+    except PackageNotFoundError:  # run from a source tree without installing
+        digest = hashlib.sha256(b"poolkit")
+    source = Path(course) / "solutions" / assignment
+    for path in sorted([*source.rglob("*"), questions_file(course)]):
+        if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts:
+            digest.update(str(path.relative_to(course)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 # --- the assignment in nbgrader ------------------------------------------------
@@ -177,20 +154,20 @@ def _nbgrader_config(out):
 
 
 def generate(course, assignment, out):
-    """Put ``assignment`` into ``out``'s gradebook with nbgrader; return its notebook names."""
+    """Put ``assignment`` (checked by :func:`notebook_name`) into ``out``'s gradebook with nbgrader."""
     from nbgrader.apps import NbGraderAPI
 
     source = Path(course) / "solutions" / assignment
-    if not source.is_dir():
-        known = sorted(path.name for path in (Path(course) / "solutions").iterdir() if path.is_dir())
-        raise FileNotFoundError(f"ASSIGNMENT {assignment!r} is not in {Path(course) / 'solutions'}; known: {', '.join(known)}")
     target = Path(out) / "course" / "source" / assignment
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     result = NbGraderAPI(config=_nbgrader_config(out)).generate_assignment(assignment, force=True)
     if not result["success"]:
-        raise RuntimeError(f"nbgrader could not generate {assignment}:\n{result.get('log', '')}\n{result.get('error', '')}")
-    return sorted(path.stem for path in target.glob("*.ipynb"))
+        log = Path(out) / "logs" / "nbgrader-generate.log"
+        log.parent.mkdir(exist_ok=True)
+        log.write_text(f"{result.get('log', '')}\n{result.get('error', '')}")
+        last = [line for line in str(result.get("error") or result.get("log") or "").splitlines() if line.strip()][-1:] or ["no reason given"]
+        raise RuntimeError(f"nbgrader could not generate {assignment}: {last[0].strip()} (its log: {log})")
 
 
 def _release(out, assignment, notebook):
@@ -291,35 +268,43 @@ def kernel_env(scratch):
 
 
 def work(job_dir):
-    """Grade the submission prepared in ``job_dir`` (``job.json``, ``submitted.ipynb``) into ``result.json``."""
+    """Grade the submission prepared in ``job_dir`` (``job.json``, ``submitted.ipynb``) into ``result.json``.
+
+    Everything it runs for the submission shares one budget, ``settings.budget``
+    seconds from the start: what is not done by then is not credited, and the
+    result says ``budget_spent``."""
     import nbformat
 
     job_dir = Path(job_dir)
     job = json.loads((job_dir / "job.json").read_text())
     settings = Settings(**job["settings"])
-    scratch = job_dir / "scratch"
+    deadline = time.monotonic() + settings.budget
+    scratch, sockets = job_dir / "scratch", job_dir / "kernel"
     for name in ("tmpdir", "ipythondir", "mplconfigdir", "numba_cache_dir", "xdg_cache_home", "jupyter_runtime_dir"):
         (scratch / f".{name}").mkdir(parents=True, exist_ok=True)
+    sockets.mkdir(exist_ok=True)
     env = kernel_env(scratch)
     # The kernel's connection file is written to one of these: inside its sandbox, where it can read it.
     os.environ.update(JUPYTER_RUNTIME_DIR=env["JUPYTER_RUNTIME_DIR"], TMPDIR=env["TMPDIR"])
     tempfile.tempdir = env["TMPDIR"]  # tempfile caches it, and this worker grades one job after another
-    prefix = sandbox.command(scratch, settings.memory)
+    prefix = sandbox.command(scratch, settings.memory, scratch_size=settings.scratch, sockets=str(sockets))
     nb = nbformat.read(job_dir / "submitted.ipynb", as_version=4)
-    graded, events = notebooks.execute(nb, scratch, timeout=settings.timeout, max_output=settings.max_output, prefix=prefix, env=env)
+    graded, events = notebooks.execute(
+        nb, scratch, timeout=settings.timeout, max_output=settings.max_output, prefix=prefix, env=env, sockets=sockets, deadline=deadline
+    )
     skipped = {event.cell for event in events if event.kind in (notebooks.TIMEOUT, notebooks.DIED)}
     cells = [cell.source for index, cell in enumerate(nb.cells) if cell.cell_type == "code" and not is_test_cell(cell) and index not in skipped]
     # A test cell that timed out or killed the kernel already scored 0: nothing to confirm.
     failed = {_grade_id(nb.cells[index]) for index in skipped}
     keys = [key for key in job["questions"] if key not in failed]
     sandbox.cleanup(scratch)  # nothing the kernel started outlives it
-    verified = confirm(cells, keys, scratch, env, settings, job["seed"])
-    result = {"notebook": graded, "events": [[event.kind, event.cell] for event in events], "verified": verified}
+    verified = confirm(cells, keys, scratch, env, settings, job["seed"], deadline)
+    result = {"notebook": graded, "events": [[event.kind, event.cell] for event in events], "verified": verified, "budget_spent": time.monotonic() >= deadline}
     (job_dir / "result.json.part").write_text(json.dumps(result))
     os.replace(job_dir / "result.json.part", job_dir / "result.json")
 
 
-def confirm(cells, keys, scratch, env, settings, seed):
+def confirm(cells, keys, scratch, env, settings, seed, deadline):
     """Re-run the graded functions out of the student's kernel (:mod:`poolkit.grader.rerun`)
     and judge their answers here, where no student code runs.
 
@@ -338,7 +323,7 @@ def confirm(cells, keys, scratch, env, settings, seed):
         plan += [(question, case, "visible") for case in question.visible]
         plan += [(question, case, "hidden") for case in question.hidden_cases(rng)]
     lock = any(question.forbid_pooling for question, _, _ in plan)
-    answers, refused = ask(cells, [(question, case) for question, case, _ in plan], scratch, env, settings, lock)
+    answers, refused = ask(cells, [(question, case) for question, case, _ in plan], scratch, env, settings, lock, deadline)
     verified: dict[str, dict[str, Any]] = {key: {"points": 0.0, "passed": 0, "cases": 0, "failures": [f"[{cell}]" for cell in refused if checks.question(key).forbid_pooling]} for key in keys}
     too_slow = {}
     for (question, case, kind), (result, problem, seconds) in zip(plan, answers):
@@ -361,6 +346,8 @@ def confirm(cells, keys, scratch, env, settings, seed):
     return verified
 
 
+#: How "no space left" reads in an output: the student's files filled their scratch space.
+NO_SPACE = "No space left on device"
 #: The re-run's own files, bound read-only into its sandbox, where poolkit's folder is hidden.
 RERUN_FILES = ("rerun.py", "lockout.py")
 RERUN_DIR = "/tmp/poolkit-rerun"  # inside the sandbox (its private /tmp)
@@ -383,14 +370,14 @@ def _package_folder(name):
     return list(spec.submodule_search_locations)[0] if spec and spec.submodule_search_locations else None
 
 
-def ask(cells, calls, scratch, env, settings, lock):
+def ask(cells, calls, scratch, env, settings, lock, deadline):
     """Run the student's ``cells`` in a fresh sandboxed process and ask it for the answer
     to each ``(question, case)`` of ``calls``, one case at a time (its inputs are sent
     only then): a list of ``(result, None, seconds)`` or ``(None, why there is no
     result, seconds)``, the seconds from sending the case to its answer, and the
     cells that the lockout of the frameworks' pooling stopped.
 
-    What does not come back in time, or in the format, is not credited; the process,
+    What does not come back in time (nor before ``deadline``), or in the format, is not credited; the process,
     and everything it started, is ended before this returns.
     """
     here = Path(rerun.__file__).resolve().parent
@@ -399,7 +386,8 @@ def ask(cells, calls, scratch, env, settings, lock):
     framework = declared_framework(cells)
     others = [_package_folder(PACKAGES[other]) for other in checks.FRAMEWORKS if other != framework]
     hidden = [str(Path(checks.__file__).resolve().parents[1]), *filter(None, others)]
-    prefix = sandbox.command(scratch, settings.memory, hide=hidden, bind=[(str(here / name), f"{RERUN_DIR}/{name}") for name in RERUN_FILES])
+    binds = [(str(here / name), f"{RERUN_DIR}/{name}") for name in RERUN_FILES]
+    prefix = sandbox.command(scratch, settings.memory, hide=hidden, bind=binds, scratch_size=settings.scratch)
     locked = ([framework] if sandbox.isolated() else list(checks.FRAMEWORKS)) if lock else []
     harness = f"{RERUN_DIR}/rerun.py" if sandbox.isolated() else str(here / "rerun.py")
     answers = [(None, "no result: the re-run of your notebook stopped before this case", 0.0)] * len(calls)
@@ -412,14 +400,14 @@ def ask(cells, calls, scratch, env, settings, lock):
     try:
         channel.send({"kind": "job", "cells": cells, "timeout": settings.timeout, "framework": framework, "lock": locked})
         # Starting, importing the frameworks and running the cells: a cell's time each, and a minute.
-        ready, _ = channel.receive(time.monotonic() + settings.timeout * len(cells) + 60)
+        ready, _ = channel.receive(min(time.monotonic() + settings.timeout * len(cells) + 60, deadline))
         if ready.get("kind") != "ready":
             raise rerun.ProtocolError("the re-run did not start")
         refused = [str(item)[: rerun.MAX_MESSAGE_TEXT] for item in ready.get("refused", [])[:3]] if isinstance(ready.get("refused"), list) else []
         for number, (question, case) in enumerate(calls):
             sent = time.monotonic()
             channel.send({"kind": "case", "function": question.function, "line_budget": question.line_budget}, (tuple(case.args), dict(case.kwargs)))
-            reply, value = channel.receive(sent + settings.timeout + 10)
+            reply, value = channel.receive(min(sent + settings.timeout + 10, deadline))
             answers[number] = (*_answer(reply, value), time.monotonic() - sent)
     except (rerun.ProtocolError, EOFError, TimeoutError, OSError, TypeError, ValueError) as error:
         print(f"re-run stopped: {type(error).__name__}: {error}", file=sys.stderr)
@@ -453,10 +441,23 @@ def _answer(reply, value):
 # --- recording grades -----------------------------------------------------------
 
 
-def _open_flags(out):
+def _open_results(out):
+    """The grader's own table in the gradebook: per student, what nbgrader's tables do not
+    hold (flags, name, origin) and the digest of what was graded. Its row is written
+    last, so a student has one only once everything of theirs is recorded."""
     db = sqlite3.connect(Path(out) / "gradebook.db", timeout=30)
-    db.execute(f"CREATE TABLE IF NOT EXISTS {FLAGS_TABLE} (assignment TEXT, student TEXT, flags TEXT, PRIMARY KEY (assignment, student))")
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS {RESULTS_TABLE} (assignment TEXT, student TEXT, name TEXT, origin TEXT, flags TEXT, digest TEXT, PRIMARY KEY (assignment, student))"
+    )
     return db
+
+
+def recorded(out, assignment):
+    """``{student: digest}`` of what earlier runs recorded for ``assignment`` in ``out``."""
+    if not (Path(out) / "gradebook.db").is_file():
+        return {}
+    with contextlib.closing(_open_results(out)) as db:
+        return dict(db.execute(f"SELECT student, digest FROM {RESULTS_TABLE} WHERE assignment = ?", (assignment,)))
 
 
 def _cell_label(cell, index):
@@ -473,6 +474,10 @@ def record(out, assignment, submission, result):
     flags = set(submission.flags)
     for kind, index in result["events"]:
         flags.add(f"{kind}:{_cell_label(nb.cells[index], index)}")
+    if result.get("budget_spent"):
+        flags.add("time-budget")
+    if any(NO_SPACE in json.dumps(cell.get("outputs", [])) for cell in nb.cells):
+        flags.add("scratch-full")  # its own files filled the space it has (--scratch-mb)
     for index, cell in enumerate(nb.cells):
         if is_test_cell(cell):
             # A warning is not a failure; nbgrader would score any stderr output 0.
@@ -501,11 +506,11 @@ def record(out, assignment, submission, result):
                 flags.add(f"framework-pooling:{key}")
         gb.db.commit()
     _show_verdicts(nb, result["verified"])
-    _save_flags(out, assignment, submission.student, flags)
     graded = Path(out) / "autograded" / submission.student / assignment / f"{submission.notebook}.ipynb"
     graded.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, graded)
     feedback(out, assignment, submission, nb, flags)
+    _save_result(out, assignment, submission, flags)  # last: the student counts as recorded from here on
 
 
 def _show_verdicts(nb, verified):
@@ -544,23 +549,28 @@ def _valid_score(cell):
     return True
 
 
-def record_empty(out, assignment, student, flags):
+def record_empty(out, assignment, submission, flags):
     """A student with nothing gradable: every grade 0, with the reason in the flags."""
     from nbgrader.api import Gradebook
 
     with Gradebook(_db_url(out)) as gb:
-        gb.update_or_create_student(student)
-        gb.update_or_create_submission(assignment, student)
+        gb.update_or_create_student(submission.student)
+        gb.update_or_create_submission(assignment, submission.student)
         for notebook in gb.find_assignment(assignment).notebooks:
-            for grade in gb.find_submission_notebook(notebook.name, assignment, student).grades:
+            for grade in gb.find_submission_notebook(notebook.name, assignment, submission.student).grades:
                 grade.auto_score, grade.needs_manual_grade = 0, False
         gb.db.commit()
-    _save_flags(out, assignment, student, flags)
+    # An earlier run's graded notebook and feedback would contradict the 0.
+    shutil.rmtree(Path(out) / "autograded" / submission.student, ignore_errors=True)
+    shutil.rmtree(Path(out) / "feedback" / submission.student, ignore_errors=True)
+    _save_result(out, assignment, submission, flags)
 
 
-def _save_flags(out, assignment, student, flags):
-    with _open_flags(out) as db:
-        db.execute(f"INSERT OR REPLACE INTO {FLAGS_TABLE} VALUES (?, ?, ?)", (assignment, student, ";".join(sorted(flags))))
+def _save_result(out, assignment, submission, flags):
+    digest = "" if "grader-error" in flags else submission.digest  # the grader's failure: the next run grades them again
+    with contextlib.closing(_open_results(out)) as db, db:
+        row = (assignment, submission.student, submission.name, submission.origin, ";".join(sorted(flags)), digest)
+        db.execute(f"INSERT OR REPLACE INTO {RESULTS_TABLE} VALUES (?, ?, ?, ?, ?, ?)", row)
 
 
 def _resources(out, assignment, notebook, student):
@@ -638,21 +648,27 @@ def _scrub(nb, lines):
                 output["traceback"] = [clean(line) for line in output["traceback"]]
 
 
-def write_grades(out, assignment):
-    """``DIR/grades.csv``: every student of ``assignment`` in the gradebook, one row each."""
+def write_grades(out, assignment, present):
+    """``DIR/grades.csv``: every student of ``assignment`` in the gradebook, one row each.
+    A student graded by an earlier run but not among ``present`` (the students of this
+    run's submissions) keeps that grade, with the flag ``not-in-this-run``."""
     from nbgrader.api import Gradebook
 
-    with _open_flags(out) as db:
-        flags = dict(db.execute(f"SELECT student, flags FROM {FLAGS_TABLE} WHERE assignment = ?", (assignment,)))
+    with contextlib.closing(_open_results(out)) as db:
+        results = {row[0]: row[1:] for row in db.execute(f"SELECT student, name, origin, flags FROM {RESULTS_TABLE} WHERE assignment = ?", (assignment,))}
     rows = []
     with Gradebook(_db_url(out)) as gb:
         max_score = gb.find_assignment(assignment).max_score
         for submission in gb.assignment_submissions(assignment):
-            rows.append([submission.student.id, assignment, f"{submission.score:g}", f"{max_score:g}", flags.get(submission.student.id, "")])
+            student = submission.student.id
+            name, origin, flags = results.get(student, ("", "", "grader-error"))  # in nbgrader's tables only: a run stopped while recording it
+            if student not in present:
+                flags = ";".join(sorted({*filter(None, flags.split(";")), "not-in-this-run"}))
+            rows.append([student, name, assignment, f"{submission.score:g}", f"{max_score:g}", flags, origin])
     path = Path(out) / "grades.csv"
-    with open(path.with_suffix(".csv.part"), "w", newline="") as handle:
+    with open(path.with_suffix(".csv.part"), "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student_id", "assignment", "score", "max_score", "flags"])
+        writer.writerow(["student_id", "name", "assignment", "score", "max_score", "flags", "origin"])
         writer.writerows(sorted(rows))
     os.replace(path.with_suffix(".csv.part"), path)
     return path
@@ -667,29 +683,45 @@ def hidden_seed(secret, student):
     return int.from_bytes(hashlib.sha256(secret + student.encode()).digest()[:8], "big")
 
 
-def prepare(out, assignment, notebook, student, path, flags, settings, course, secret):
-    """Sanitize one student's notebook into a fresh job folder; None if there is nothing to run."""
+def submission_digest(version, settings, found, data):
+    """What a recorded grade stands for: the assignment's version (:func:`assignment_version`),
+    the settings, where the notebook came from, what the export said of it, and its bytes."""
+    digest = hashlib.sha256(json.dumps([version, vars(settings), found.origin, sorted(found.flags)]).encode() + b"\0")
+    digest.update(data if data is not None else b"")
+    return digest.hexdigest()
+
+
+def remove_tree(path):
+    """Remove ``path`` and everything beneath, however deep (``shutil.rmtree`` recurses, and a
+    tree some thousands deep raises ``RecursionError``); links are removed, never followed."""
+    if os.path.lexists(path):
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def prepare(out, assignment, submission, data, settings, course, secret):
+    """Sanitize one student's notebook (``data``, its bytes) into a fresh ``submission.job``
+    folder; False (with the reason in its flags) if there is nothing to run."""
     import nbformat
 
-    job = Path(out) / "work" / student
-    shutil.rmtree(job, ignore_errors=True)
+    job = submission.job
+    remove_tree(job)
     (job / "scratch").mkdir(parents=True)
-    submission = Submission(student, notebook, job, set(flags))
     try:
-        nb = nbformat.read(path, as_version=4)
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except Exception:
         submission.flags.add("unreadable")
-        return submission, False
-    release = _release(out, assignment, notebook)
+        return False
+    release = _release(out, assignment, submission.notebook)
     try:
-        nb, deleted, edited = sanitize(nb, release, _resources(out, assignment, notebook, student))
+        nb, deleted, edited = sanitize(nb, release, _resources(out, assignment, submission.notebook, submission.student))
     except Exception as error:  # nbgrader refuses the cells' metadata: there is nothing it can grade
         reason = (str(error).strip().splitlines() or [""])[0][:200]  # nbgrader's message can hold a whole cell
-        print(f"\nwarning: {student}: nbgrader refuses the notebook's metadata ({type(error).__name__}: {reason}); graded 0", file=sys.stderr)
+        LOG.warning("%s: nbgrader refuses the notebook's metadata (%s: %s); graded 0", submission.student, type(error).__name__, reason)
         submission.flags.add("invalid-metadata")
-        return submission, False
-    submission.flags.update(f"test-deleted:{name}" for name in deleted)
+        return False
+    tests = {_grade_id(cell) for cell in release.cells if is_test_cell(cell)}
+    submission.flags.update(f"test-deleted:{name}" if name in tests else f"cell-restored:{name}" for name in deleted)
     submission.flags.update(f"test-edited:{name}" for name in edited)
     noted = suspicious(nb, release)
     if noted:
@@ -702,8 +734,11 @@ def prepare(out, assignment, notebook, student, path, flags, settings, course, s
     shutil.copy(questions_file(course), job / "scratch" / "questions.py")
     nbformat.write(nb, job / "submitted.ipynb")
     # job.json stays outside scratch/: no sandbox can read the seed.
-    (job / "job.json").write_text(json.dumps({"settings": vars(settings), "questions": submission.questions, "seed": hidden_seed(secret, student)}))
-    return submission, True
+    (job / "job.json").write_text(json.dumps({"settings": vars(settings), "questions": submission.questions, "seed": hidden_seed(secret, submission.student)}))
+    return True
+
+
+DONE, NO_RESULT, OVERRAN = "done", "no-result", "overran"
 
 
 class Worker:
@@ -712,41 +747,60 @@ class Worker:
     def __init__(self, log, course):
         self.log, self.course = log, course
         self.process: subprocess.Popen[str] | None = None
+        self.closed = False  # set when the run stops: no worker is started again
 
     def start(self):
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
         env[QUESTIONS_VARIABLE] = str(questions_file(self.course))
         with open(self.log, "ab") as log:
+            # A session of its own: Ctrl-C at the terminal reaches the grader alone, which stops the workers.
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "poolkit.grader.autograde", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, text=True
+                [sys.executable, "-m", "poolkit.grader.autograde", "serve"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=env,
+                text=True,
+                start_new_session=True,
             )
 
     def grade(self, job, timeout):
-        """Have the worker grade ``job``; True when it left a result in time."""
+        """Have the worker grade ``job``: :data:`DONE` when it left a result within
+        ``timeout`` seconds, :data:`OVERRAN` when it was stopped at ``timeout``, else
+        :data:`NO_RESULT` (it died)."""
+        if self.closed:
+            return NO_RESULT
         if self.process is None or self.process.poll() is not None:
             self.start()
         process = self.process
         assert process is not None and process.stdin is not None and process.stdout is not None
+        started = time.monotonic()
         try:
             process.stdin.write(f"{job}\n")
             process.stdin.flush()
             with selectors.DefaultSelector() as waiting:
                 waiting.register(process.stdout, selectors.EVENT_READ)
                 answered = bool(waiting.select(timeout)) and process.stdout.readline().strip() == str(job)
-        except (BrokenPipeError, OSError):
+        except (BrokenPipeError, OSError, ValueError):
             answered = False
         if not answered:
             self.stop(kill=True)
-        return answered and (Path(job) / "result.json").is_file()
+            sandbox.cleanup(Path(job) / "scratch")  # what its kernel or re-run left
+            return OVERRAN if time.monotonic() - started >= timeout else NO_RESULT
+        return DONE if (Path(job) / "result.json").is_file() else NO_RESULT
 
     def stop(self, kill=False):
-        if self.process is None:
+        process = self.process
+        if process is None:
             return
-        if kill or self.process.stdin is None:
-            self.process.kill()
+        if kill or process.stdin is None:
+            process.kill()
         else:
-            self.process.stdin.close()
-        self.process.wait()
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+        process.wait()
         self.process = None
 
 
@@ -764,22 +818,147 @@ class Progress:
         line = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {time.monotonic() - self.start:.0f}s {note}"
         print(("\r" + line.ljust(100)) if self.live else line, end="" if self.live else "\n", file=sys.stderr, flush=True)
 
+    def say(self, line):
+        """One line of its own (an error), not run into the bar."""
+        print(("\n" if self.live and self.done else "") + line, file=sys.stderr, flush=True)
+
     def close(self):
         if self.live:
             print(file=sys.stderr)
 
 
-def grade(assignment, submissions, out, *, workers=None, course=None, settings=None, unsafe_no_sandbox=False):
-    """Autograde every submission of ``assignment``; returns the path of ``grades.csv``.
+class Interrupted(Exception):
+    """The run was stopped by SIGINT (Ctrl-C) or SIGTERM; what was recorded is kept."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class Stopping:
+    """Turns SIGINT and SIGTERM into :class:`Interrupted`, raised between two recordings
+    (never half-way through one): ``with stopping.recording(): ...``."""
+
+    def __init__(self):
+        self.signum, self.busy, self.raised = None, False, False
+
+    def __call__(self, signum, frame):
+        self.signum = signum
+        if not self.busy and not self.raised:  # once: a second Ctrl-C does not interrupt the stopping
+            self.raised = True
+            raise Interrupted(signum)
+
+    @contextlib.contextmanager
+    def recording(self):
+        self.busy = True
+        try:
+            yield
+        finally:
+            self.busy = False
+        if self.signum is not None and not self.raised:
+            self.raised = True
+            raise Interrupted(self.signum)
+
+
+@dataclass
+class RunReport:
+    """What a run did; ``str()`` is its summary line."""
+
+    grades: Path
+    report: Path
+    students: int = 0
+    graded: int = 0  # recorded by this run
+    kept: int = 0  # recorded by an earlier run, for the same notebook and assignment
+    flagged: int = 0
+    errors: int = 0  # grader-error: the grader failed, not the student
+    skipped: int = 0  # entries of the export that are no student's submission
+    absent: int = 0  # graded earlier, not in these submissions
+
+    def __str__(self):
+        line = f"{self.students} students: {self.graded} graded now, {self.kept} kept from an earlier run; {self.flagged} flagged, {self.errors} grader errors"
+        if self.skipped:
+            line += f"; {self.skipped} entries of the export not graded"
+        if self.absent:
+            line += f"; {self.absent} graded earlier are not in these submissions (kept, flagged not-in-this-run)"
+        return line + f" (see {self.report})"
+
+
+LOG = logging.getLogger("poolkit.grade")
+
+
+@contextlib.contextmanager
+def _run_log(out):
+    """This run's log, ``DIR/logs/run.log``: the libraries' warnings and the grader's notes
+    go there, not to the console, which keeps the progress, errors and the summary."""
+    (out / "logs").mkdir(exist_ok=True)
+    handler = logging.FileHandler(out / "logs" / "run.log", mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    loggers = [LOG, logging.getLogger("py.warnings")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        for logger in loggers:
+            logger.removeHandler(handler)
+        handler.close()
+
+
+LOCK_FILE = ".poolkit-grade.lock"
+
+
+@contextlib.contextmanager
+def _locked(out):
+    """Hold ``out``'s lock for the run: a second ``poolkit grade`` on the same ``--out``
+    refuses instead of racing (the lock goes with the process, even when it is killed)."""
+    handle = open(out / LOCK_FILE, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise RuntimeError(f"--out {out} is being graded by another poolkit grade (pid {holder}): wait for it to finish, or choose another --out") from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def grade(
+    assignment,
+    submissions,
+    out,
+    *,
+    workers=None,
+    course=None,
+    settings=None,
+    unsafe_no_sandbox=False,
+    roster=None,
+    id_pattern=None,
+    keep_work=False,
+    regrade=False,
+):
+    """Autograde every submission of ``assignment``; returns a :class:`RunReport`.
 
     Refuses (``RuntimeError``) where bubblewrap cannot isolate the students' processes,
     unless ``unsafe_no_sandbox`` is set (``--unsafe-no-sandbox``): then with a warning.
+    A student recorded by an earlier run on ``out`` for the same notebook, assignment
+    and settings is kept, not graded again, unless ``regrade``. SIGINT and SIGTERM stop
+    the run cleanly (:class:`Interrupted`), keeping what was recorded.
     """
     settings = settings or Settings()
     out = Path(out).resolve()
     course = Path(course).resolve() if course else find_course()
     workers = workers or os.cpu_count() or 1
-    check_run(course, submissions, out, settings, workers)
+    notebook = notebook_name(course, assignment)
+    check_run(course, submissions, out, settings, workers, roster, id_pattern)
     if not sandbox.isolated():
         if not unsafe_no_sandbox:
             raise RuntimeError(
@@ -788,40 +967,125 @@ def grade(assignment, submissions, out, *, workers=None, course=None, settings=N
                 "for submissions you trust"
             )
         print(f"warning: --unsafe-no-sandbox: submissions run without bubblewrap ({sandbox.mode()})", file=sys.stderr)
+    submissions = Path(submissions).resolve()
+    found = collect.collect(submissions, notebook, roster=roster, pattern=id_pattern)
+    if not found.found:
+        reasons = "; ".join(f"{item.origin}: {item.why}" for item in found.skipped[:3]) or "it is empty"
+        raise FileNotFoundError(f"SUBMISSIONS {submissions} holds no student's submission of {notebook}.ipynb ({reasons})")
     print(f"sandbox: {sandbox.mode()}", file=sys.stderr)
     # nbgrader runs `alembic` from PATH; it lives beside this Python, which may not be on PATH.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     out.mkdir(parents=True, exist_ok=True)
     (out / OUT_MARKER).touch()
-    folder = unpack(submissions, out)
-    (out / "workers").mkdir(parents=True, exist_ok=True)
-    # No more workers than submissions: each is a process with nbgrader and the questions loaded.
-    count = sum(1 for entry in folder.iterdir() if _is_student_dir(entry))
-    pool = [Worker(out / "workers" / f"worker-{number + 1}.log", course) for number in range(max(1, min(workers, count)))]
+    stopping = Stopping()
+    previous = {signum: signal.signal(signum, stopping) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for worker in pool:
-            worker.start()  # they load the course's questions while nbgrader generates the assignment
-        grades = _grade_all(assignment, folder, out, course, settings, pool)
-    except BaseException:  # an error, or Ctrl-C: leave no worker behind
-        for worker in pool:
-            worker.stop(kill=True)
+        with _locked(out), _run_log(out):
+            return _run(assignment, notebook, submissions, found, out, course, settings, workers, keep_work, regrade, stopping)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(assignment, notebook, submissions, found, out, course, settings, workers, keep_work, regrade, stopping):
+    report = RunReport(out / "grades.csv", out / "report.txt", students=len(found.found), skipped=len(found.skipped))
+    version, earlier = assignment_version(course, assignment), recorded(out, assignment)
+    # Job folders (a few small files each: a student's own writes go to a tmpfs of their own) live
+    # outside --out, and each goes once its student is recorded; --keep-work keeps them in DIR/work.
+    jobs = out / "work" if keep_work else Path(tempfile.mkdtemp(prefix="poolkit-grade-"))
+    remove_tree(out / "work")
+    jobs.mkdir(parents=True, exist_ok=True)
+    todo = []
+    for number, entry in enumerate(found.found):
+        submission = Submission(entry.student, notebook, jobs / f"{number + 1:04d}", set(entry.flags), name=entry.name, origin=entry.origin)
+        data = _load(entry, submission)
+        submission.digest = submission_digest(version, settings, entry, data)
+        if regrade or earlier.get(entry.student) != submission.digest:
+            todo.append((submission, entry if data is not None else None))
+    report.kept = len(found.found) - len(todo)
+    runnable = sum(1 for _, entry in todo if entry is not None)
+    pool = [Worker(out / "logs" / f"worker-{number + 1}.log", course) for number in range(min(workers, runnable))]
+    try:
+        if todo:
+            for worker in pool:
+                worker.start()  # they load the course's questions while nbgrader generates the assignment
+            generate(course, assignment, out)
+            secret = secrets.token_bytes(16)  # this run's: the hidden cases' inputs are drawn from it
+            if pool:
+                self_check(out, assignment, notebook, course, settings, pool[0], secret, jobs / "self-check")
+            _grade_all(assignment, out, course, settings, pool, todo, secret, report, stopping, keep_work)
+    except Interrupted as stop:
+        _close(pool)
+        _finish(out, assignment, submissions, report, found)
+        print(f"\ninterrupted ({stop}): {report.graded} of {len(todo)} students recorded in this run and kept; run the same command again to grade the rest", file=sys.stderr)
         raise
+    finally:
+        _close(pool)
+        if not keep_work:
+            remove_tree(jobs)
+    _finish(out, assignment, submissions, report, found)
+    return report
+
+
+def _load(entry, submission):
+    """The bytes of ``entry``'s notebook, or None (with the reason in ``submission``'s flags)."""
+    if entry.load is None:
+        return None
+    try:
+        return entry.load()
+    except (OSError, ValueError, zipfile.BadZipFile) as error:  # ValueError: it grew past collect.MAX_NOTEBOOK
+        LOG.warning("%s: cannot read %s: %s", entry.student, entry.origin, error)
+        submission.flags.add("too-large" if isinstance(error, ValueError) else "unreadable")
+        return None
+
+
+def _close(pool):
     for worker in pool:
-        worker.stop()
-    return grades
+        worker.closed = True
+        worker.stop(kill=True)
+
+
+def _finish(out, assignment, submissions, report, found):
+    """Write ``grades.csv`` and ``report.txt`` from what is recorded."""
+    if not (out / "gradebook.db").is_file():
+        return
+    present = {entry.student for entry in found.found}
+    write_grades(out, assignment, present)
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    report.flagged = sum(1 for row in rows if row["student_id"] in present and row["flags"])
+    report.errors = sum(1 for row in rows if row["student_id"] in present and "grader-error" in row["flags"].split(";"))
+    report.absent = sum(1 for row in rows if row["student_id"] not in present)
+    candidates = {entry.student: entry.candidates for entry in found.found}
+    _write_report(out, assignment, submissions, report, found.skipped, rows, candidates)
+
+
+def _write_report(out, assignment, submissions, report, skipped, rows, candidates):
+    lines = [f"poolkit grade {assignment} {submissions}", str(report), ""]
+    if skipped:
+        lines += ["Not graded: entries of the export that are no student's submission, and why", *(f"  {item.origin}: {item.why}" for item in skipped), ""]
+    flagged = [row for row in rows if row["flags"]]
+    if flagged:
+        lines.append("Flagged students (score, flags, where the notebook came from)")
+        for row in flagged:
+            who = row["student_id"] + (f" ({row['name']})" if row["name"] else "")
+            lines.append(f"  {who}: {row['score']} of {row['max_score']}: {row['flags']}" + (f"; from {row['origin']}" if row["origin"] else ""))
+            lines += [f"      candidate: {path}" for path in candidates.get(row["student_id"], [])]
+    (out / "report.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 OUT_MARKER = ".poolkit-grade"  # in every --out folder poolkit grade made: it only ever reuses or clears its own
-UNPACKED_MARKER = ".poolkit-unpacked"  # in DIR/submissions/ when it was extracted from a zip by poolkit grade
 MIN_MEMORY = 512 << 20  # a kernel with a framework imported needs about this much
 MAX_TIMEOUT = 3600
+BUDGET_RANGE = (10, 24 * 3600)  # seconds per submission
+MIN_SCRATCH = 16 << 20
 
 
 def _within(path, folder):
     return path == folder or folder in path.parents
 
 
-def check_run(course, submissions, out, settings, workers):
+def check_run(course, submissions, out, settings, workers, roster=None, id_pattern=None):
     """Every argument of a run, checked before any work: ``ValueError`` (or
     ``FileNotFoundError``) with one line that names the argument and what it accepts."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -829,8 +1093,16 @@ def check_run(course, submissions, out, settings, workers):
         raise ValueError(f"--memory-gb must be between {MIN_MEMORY / (1 << 30):g} and {total / (1 << 30):.1f} (this machine's memory), got {settings.memory / (1 << 30):g}")
     if not 1 <= settings.timeout <= MAX_TIMEOUT:
         raise ValueError(f"--timeout must be between 1 and {MAX_TIMEOUT} seconds, got {settings.timeout}")
+    if not BUDGET_RANGE[0] <= settings.budget <= BUDGET_RANGE[1]:
+        raise ValueError(f"--budget must be between {BUDGET_RANGE[0]} and {BUDGET_RANGE[1]} seconds per submission, got {settings.budget}")
+    if not MIN_SCRATCH <= settings.scratch <= settings.memory:
+        raise ValueError(f"--scratch-mb must be between {MIN_SCRATCH >> 20} and the memory cap ({settings.memory >> 20} MB: a submission's files are kept in its memory), got {settings.scratch >> 20}")
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
+    if roster is not None:
+        collect.read_roster(roster)
+    if id_pattern is not None:
+        collect.compile_pattern(id_pattern)
     submissions = Path(submissions).resolve()
     if not submissions.exists():
         raise FileNotFoundError(f"SUBMISSIONS {str(submissions)!r} does not exist")
@@ -857,25 +1129,43 @@ def check_run(course, submissions, out, settings, workers):
         raise ValueError(f"--out {out} cannot be written")
     if not out.exists() and not os.access(next(parent for parent in out.parents if parent.exists()), os.W_OK | os.X_OK):
         raise ValueError(f"--out {out} cannot be made: its nearest existing folder cannot be written")
+    _check_gradebook(out)
 
 
-def _job_timeout(settings):
-    return settings.timeout * 200 + 600
+def _check_gradebook(out):
+    """An earlier run's gradebook must be whole: a damaged one is named before any work."""
+    path = out / "gradebook.db"
+    if not path.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            verdict = db.execute("PRAGMA integrity_check").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        verdict = str(error)
+    if verdict != "ok":
+        raise ValueError(f"--out {out}: its gradebook.db is damaged ({verdict}): move it away to grade afresh, or choose another --out")
 
 
-SELF_CHECK = ".self-check"  # its job folder: no student id starts with a dot
+def _worker_timeout(settings):
+    """How long the grader waits for a worker: the submission's budget, and time to write its result."""
+    return settings.budget + 120
 
 
-def self_check(out, assignment, notebook, course, settings, worker, secret):
+SELF_CHECK = ".self-check"  # its student id: no student id starts with a dot
+
+
+def self_check(out, assignment, notebook, course, settings, worker, secret, job):
     """Grade the instructor's own solution notebook through the same path as every
     student's (sandbox, kernel, re-run), and stop the run before it grades anyone
     unless it earns full marks: a broken setup (poolkit not importable in the
     sandbox, a course that does not match the installed grader) would otherwise
     give every student 0 without an error."""
     source = Path(out) / "course" / "source" / assignment / f"{notebook}.ipynb"
-    submission, runnable = prepare(out, assignment, notebook, SELF_CHECK, source, set(), settings, course, secret)
-    if not runnable or not worker.grade(submission.job, _job_timeout(settings)):
-        raise RuntimeError(f"the instructor's solution of {assignment} could not be graded ({', '.join(sorted(submission.flags)) or 'the worker left no result'}; see {submission.job / 'worker.log'}): nothing was graded")
+    submission = Submission(SELF_CHECK, notebook, job)
+    runnable = prepare(out, assignment, submission, source.read_bytes(), settings, course, secret)
+    if not runnable or worker.grade(submission.job, _worker_timeout(settings)) != DONE:
+        log = _keep_log(out, submission, "self-check")
+        raise RuntimeError(f"the instructor's solution of {assignment} could not be graded ({', '.join(sorted(submission.flags)) or 'the worker left no result'}; see {log}): nothing was graded")
     result = json.loads((submission.job / "result.json").read_text())
     known = questions(questions_file(course))  # this process's course: --course, not the current folder's
     full = sum(known[key].points for key in submission.questions)
@@ -889,20 +1179,21 @@ def self_check(out, assignment, notebook, course, settings, worker, secret):
             f"(sandbox, kernel, re-run), so every student would be graded wrong: nothing was graded. "
             f"Check that poolkit is installed in this environment from this course. First problems: {'; '.join(problems[:3]) or 'none reported'}"
         )
-    shutil.rmtree(submission.job, ignore_errors=True)
+    remove_tree(submission.job)
 
 
-def _grade_all(assignment, folder, out, course, settings, pool):
-    names = generate(course, assignment, out)
-    if len(names) != 1:
-        raise ValueError(f"assignment {assignment!r} must have exactly one notebook, found {names}")
-    notebook = names[0]
-    found = students(folder, notebook)
-    if not found:
-        raise FileNotFoundError(f"no <student_id>/ folders in {folder}")
-    secret = secrets.token_bytes(16)  # this run's: the hidden cases' inputs are drawn from it
-    self_check(out, assignment, notebook, course, settings, pool[0], secret)
-    progress = Progress(len(found), f"grading {assignment}")
+def _keep_log(out, submission, name):
+    """Copy a job's worker log to ``DIR/logs/`` (job folders go after the run); its path."""
+    target = Path(out) / "logs" / f"{name}.log"
+    try:
+        shutil.copy(submission.job / "worker.log", target)
+    except OSError:
+        return submission.job / "worker.log"
+    return target
+
+
+def _grade_all(assignment, out, course, settings, pool, todo, secret, report, stopping, keep_work):
+    progress = Progress(len(todo), f"grading {assignment}")
     idle: queue.Queue[Worker] = queue.Queue()
     for worker in pool:
         idle.put(worker)
@@ -910,43 +1201,72 @@ def _grade_all(assignment, folder, out, course, settings, pool):
     def run(submission):
         worker = idle.get()
         try:
-            return worker.grade(submission.job, _job_timeout(settings))
+            return worker.grade(submission.job, _worker_timeout(settings))
         finally:
             idle.put(worker)
 
-    with ThreadPoolExecutor(max_workers=len(pool)) as threads:
-        running = {}
-        for student, path, flags in found:
-            if path is None:
-                record_empty(out, assignment, student, flags)
-                progress.step(student)
-                continue
+    def save(submission, how, *details):
+        """Record one student, never half-way (a signal waits for it); a failure of the grader
+        costs that student a 0 with ``grader-error``, and one the grader cannot even record
+        (its disk is full) stops the run, with everything recorded before kept."""
+        with stopping.recording():
             try:
-                submission, runnable = prepare(out, assignment, notebook, student, path, flags, settings, course, secret)
-            except Exception as error:  # the grader failed on this student, not the student: 0, said so, and go on
-                print(f"\nerror: preparing {student} failed: {type(error).__name__}: {error}", file=sys.stderr)
-                record_empty(out, assignment, student, set(flags) | {"grader-error"})
-                progress.step(student)
-                continue
-            if not runnable:
-                record_empty(out, assignment, student, submission.flags)
-                progress.step(student)
-                continue
-            running[threads.submit(run, submission)] = submission
-        for future in as_completed(running):
-            submission = running[future]
-            try:
-                if not future.result():
-                    raise RuntimeError(f"the worker left no result; see {submission.job / 'worker.log'}")
-                record(out, assignment, submission, json.loads((submission.job / "result.json").read_text()))
+                how(out, assignment, submission, *details)
             except Exception as error:
-                # The grader failed, not the student: no grade from this run (nor an earlier one, nor
-                # half of this one) stands; 0, flagged, so that the instructor regrades them.
-                print(f"\nerror: grading {submission.student} failed: {type(error).__name__}: {error}", file=sys.stderr)
-                record_empty(out, assignment, submission.student, submission.flags | {"grader-error"})
-            progress.step(submission.student)
-    progress.close()
-    return write_grades(out, assignment)
+                log = _keep_log(out, submission, f"{submission.student}.worker")
+                progress.say(f"error: grading {submission.student} failed: {type(error).__name__}: {str(error)[:300]} (see {log})")
+                LOG.error("grading %s failed:\n%s", submission.student, traceback.format_exc())
+                try:
+                    record_empty(out, assignment, submission, submission.flags | {"grader-error"})
+                except Exception as second:
+                    raise RuntimeError(f"cannot record {submission.student} in --out {out} ({type(second).__name__}: {second}): stopped; what was recorded is kept, and the same command grades the rest") from None
+            report.graded += 1
+        if not keep_work:
+            remove_tree(submission.job)
+        progress.step(submission.student)
+
+    threads = ThreadPoolExecutor(max_workers=max(len(pool), 1))
+    running = {}
+    try:
+        for submission, entry in todo:
+            if entry is None:
+                save(submission, record_empty, submission.flags)
+                continue
+            try:
+                runnable = prepare(out, assignment, submission, _load(entry, submission), settings, course, secret)
+            except Exception as error:  # the grader failed on this student, not the student: 0, said so, and go on
+                progress.say(f"error: preparing {submission.student} failed: {type(error).__name__}: {error}")
+                submission.flags.add("grader-error")
+                runnable = False
+            if runnable:
+                running[threads.submit(run, submission)] = submission
+            else:
+                save(submission, record_empty, submission.flags)
+        for future in as_completed(running):
+            submission, outcome = running[future], future.result()
+            if outcome == DONE:
+                save(submission, _record_result)
+            elif outcome == OVERRAN:  # stopped at its budget by the grader itself: it had no result to give
+                save(submission, record_empty, submission.flags | {"time-budget"})
+            else:
+                save(submission, _worker_died)
+    finally:
+        _close(pool)  # running threads return at once; none starts another worker
+        threads.shutdown(wait=True, cancel_futures=True)
+        for submission in running.values():
+            sandbox.cleanup(submission.job / "scratch")  # a killed worker's sandboxes leave their cgroups
+        progress.close()
+
+
+def _record_result(out, assignment, submission):
+    record(out, assignment, submission, json.loads((submission.job / "result.json").read_text()))
+
+
+def _worker_died(out, assignment, submission):
+    raise RuntimeError("the worker left no result")
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def serve():
@@ -957,6 +1277,9 @@ def serve():
     and stdout are kept for the grader alone: kernels started for a job inherit
     ``/dev/null`` and the job's ``worker.log`` instead.
     """
+    # A grader killed outright (SIGKILL) takes its workers with it, and they their sandboxes.
+    # (A grader gone before this line leaves this worker's stdin at its end: it stops then.)
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     # Dups are not inherited by the kernels and re-runs this worker starts.
     jobs, answers = os.fdopen(os.dup(0), "r"), os.fdopen(os.dup(1), "w", buffering=1)
     silent = os.open(os.devnull, os.O_RDONLY)

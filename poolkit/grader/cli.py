@@ -25,12 +25,28 @@ def _positive(text):
 
 
 def grade_command(args):
-    from .autograde import Settings, grade
+    """Grade; exit 0, or 1 when the grader failed on a student (their row says grader-error)."""
+    from .autograde import Interrupted, Settings, grade
 
-    settings = Settings(timeout=args.timeout, memory=args.memory_gb)
-    path = grade(args.assignment, args.submissions, args.out, workers=args.workers, course=args.course, settings=settings, unsafe_no_sandbox=args.unsafe_no_sandbox)
-    print(f"grades: {path}\nfeedback: {Path(args.out) / 'feedback'}")
-    return 0
+    settings = Settings(timeout=args.timeout, memory=args.memory_gb, budget=args.budget, scratch=args.scratch_mb << 20)
+    try:
+        report = grade(
+            args.assignment,
+            args.submissions,
+            args.out,
+            workers=args.workers,
+            course=args.course,
+            settings=settings,
+            unsafe_no_sandbox=args.unsafe_no_sandbox,
+            roster=args.roster,
+            id_pattern=args.id_pattern,
+            keep_work=args.keep_work,
+            regrade=args.regrade,
+        )
+    except Interrupted as stop:
+        return 128 + stop.signum
+    print(f"{report}\ngrades: {report.grades}\nfeedback: {Path(args.out) / 'feedback'}\nreport: {report.report}")
+    return 1 if report.errors else 0
 
 
 def check_command(args):
@@ -75,12 +91,18 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     grade = commands.add_parser("grade", help="autograde every student's submission of an assignment")
     grade.add_argument("assignment", help="the assignment's name, a folder of the course's solutions/")
-    grade.add_argument("submissions", help="a folder of <student_id>/<notebook>.ipynb, or a zip of one")
+    grade.add_argument("submissions", help="a folder or zip: <student_id>/<notebook>.ipynb, or a Moodle or Canvas export")
     grade.add_argument("--out", required=True, help="where the gradebook, grades.csv and feedback/ go")
     grade.add_argument("--workers", type=_positive, default=None, help="submissions graded at once (default: the number of cores)")
     grade.add_argument("--timeout", type=_positive, default=30, help="seconds one cell may run (default: 30)")
     grade.add_argument("--memory-gb", type=_gigabytes, default=4 << 30, help="memory cap of each student's processes (default: 4)")
     grade.add_argument("--course", default=None, help="the course's root (default: found from the current folder)")
+    grade.add_argument("--budget", type=_positive, default=600, help="seconds one submission may take in all, then it is stopped and flagged time-budget (default: 600)")
+    grade.add_argument("--scratch-mb", type=_positive, default=512, help="space for the files a submission writes, in its memory (default: 512)")
+    grade.add_argument("--roster", default=None, help="a CSV with student_id (and export_id, name): maps the export's ids to yours, and lists who submitted nothing")
+    grade.add_argument("--id-pattern", default=None, help="a regex with a (?P<student_id>...) group, matched against each notebook's path in the export")
+    grade.add_argument("--regrade", action="store_true", help="grade every student again, even those an earlier run on --out recorded")
+    grade.add_argument("--keep-work", action="store_true", help="keep each submission's job folder in DIR/work/ (for debugging the grader)")
     grade.add_argument(
         "--unsafe-no-sandbox", action="store_true", help="grade even where bubblewrap cannot isolate submissions (only for submissions you trust)"
     )
