@@ -193,14 +193,14 @@ def test_a_submission_has_one_budget_and_its_files_stay_in_their_capped_space(tm
     )
     stalls = pool2d_source() + "\nimport os, signal, sys\nif sys.argv[0].endswith('rerun.py'):\n    os.kill(os.getpid(), signal.SIGSTOP)\n"
     sleeps = submission(pool2d_source())
-    for _ in range(4):  # each cell within --timeout, together past the budget
+    for _ in range(6):  # each cell within --timeout, together past the budget
         cell = nbformat.v4.new_code_cell(f"import time\ntime.sleep({TIMEOUT - 1})")
         cell.pop("id")  # the release is nbformat 4.4, whose cells have no ids
         sleeps.cells.insert(1, cell)
     for name, nb in {"correct": submission(pool2d_source()), "fills_its_space": submission(writes), "stalls_its_rerun": submission(stalls), "sleeps": sleeps}.items():
         (subs / name).mkdir(parents=True)
         nbformat.write(nb, subs / name / "pool2d.ipynb")
-    result = grade(subs, out, "--workers", "2", "--budget", "20", "--scratch-mb", "32", "--keep-work")
+    result = grade(subs, out, "--workers", "2", "--budget", "30", "--scratch-mb", "32", "--keep-work")
     assert result.returncode == 0, result.stderr[-3000:]
     found = graded(out)
     assert found["correct"] == (MAX_SCORE, set())
