@@ -8,7 +8,7 @@ NP2_STAMP := $(NP2)/.installed
 # Errors only: keeps pip's per-package notices out of the log.
 PIP_QUIET := --quiet --quiet
 
-.PHONY: setup test lint book browser bwrap bench bench-grading lock clean
+.PHONY: setup test lint book browser bwrap bench bench-grading gpu-check lock clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,26 @@ bwrap:
 
 bench: setup
 	$(BIN)/python bench/cpu.py
+
+# On a machine with an NVIDIA GPU, as it comes: its own python3 (torch with CUDA,
+# numba-cuda, CuPy, NumPy 2; no MXNet, no .venv, no network), so it needs no
+# setup, installs nothing and imports poolkit from the checkout. First whether
+# torch and numba-cuda see a device (else it stops, saying why), then the cuda
+# tests on that device, never numba's simulator (NUMBA_ENABLE_CUDASIM=0; the
+# numba CPU tests and MXNet's are not among them), then bench/gpu.py. The
+# tests' JUnit XML and the benchmark's gpu.json and gpu.txt go to $OUT if it is
+# set, else bench/results. It fails if the tests or the benchmark did, after
+# running both.
+GPU_PYTHON ?= python3
+GPU_TESTS := tests/test_cuda_launch.py tests/test_compiled.py tests/test_api.py
+gpu-check:
+	@out="$${OUT:-bench/results}"; mkdir -p "$$out" || exit 2; \
+	NUMBA_ENABLE_CUDASIM=0 PYTHONPATH=. $(GPU_PYTHON) bench/gpu.py --check || exit 2; \
+	NUMBA_ENABLE_CUDASIM=0 PYTHONPATH=. $(GPU_PYTHON) -m pytest -q -rs -W "ignore:Grid size" --junitxml="$$out/gpu-tests.xml" \
+	  $(GPU_TESTS) -k "cuda or (compiled and not numba)"; tests=$$?; \
+	NUMBA_ENABLE_CUDASIM=0 PYTHONPATH=. $(GPU_PYTHON) bench/gpu.py --out "$$out/gpu.json"; bench=$$?; \
+	echo "gpu-check: tests exit $$tests, benchmark exit $$bench; results in $$out"; \
+	test $$tests -eq 0 -a $$bench -eq 0
 
 # poolkit grade (1 and N workers) against plain nbgrader autograde on 40 synthetic submissions.
 bench-grading: setup

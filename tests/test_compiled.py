@@ -148,7 +148,7 @@ def test_device_arrays_stay_on_the_device_and_auto_picks_cuda_for_them():
     exact(where.copy_to_host(), expected_where)
 
 
-def test_auto_picks_numba_for_large_channels_first_host_arrays_and_numpy_otherwise(monkeypatch):
+def test_auto_picks_numba_for_large_contiguous_host_arrays_in_either_layout_and_numpy_otherwise(monkeypatch):
     import torch
 
     from poolkit import dispatch
@@ -157,13 +157,14 @@ def test_auto_picks_numba_for_large_channels_first_host_arrays_and_numpy_otherwi
     assert dispatch.auto_backend(small, None) == "numpy"
     assert dispatch.auto_backend(large, None) == "numba"
     assert dispatch.auto_backend(torch.zeros(1, 512, 512), None) == "numba"
-    # A transposed view is not contiguous: numba's plane kernels would read it strided.
+    # A transposed view is not contiguous: numba's kernels would read it strided.
     assert dispatch.auto_backend(np.zeros((512, 512, 2)).transpose(2, 0, 1), None) == "numpy"
-    # Channels-last planes are strided, where numba's plane kernels are slow: NumPy takes them.
+    # Channels-last arrays have kernels of their own, whose innermost loop runs over the channels.
     nchw, nhwc = np.zeros((2, 8, 128, 128), np.float32), np.zeros((2, 128, 128, 8), np.float32)
     assert dispatch.Call("f", nchw, 2, "NCHW", "auto", integers=False).backend.__name__ == "poolkit.backends.numba_"
-    assert dispatch.Call("f", nhwc, 2, "NHWC", "auto", integers=False).backend.__name__ == "poolkit.backends.numpy_"
-    assert dispatch.Call("f", nhwc, 2, "NHWC", "numba", integers=False).backend.__name__ == "poolkit.backends.numba_"
+    assert dispatch.Call("f", nhwc, 2, "NHWC", "auto", integers=False).backend.__name__ == "poolkit.backends.numba_"
+    assert dispatch.Call("f", np.zeros((1, 16, 16, 8), np.float32), 2, "NHWC", "auto", integers=False).backend.__name__ == "poolkit.backends.numpy_"
+    assert dispatch.Call("f", nhwc, 2, "NHWC", "numpy", integers=False).backend.__name__ == "poolkit.backends.numpy_"
 
 
 def _python(code, **env):

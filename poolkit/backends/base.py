@@ -77,6 +77,14 @@ class Backend(Protocol):
         ``plane_shape`` planes; where indices repeat, the last write in
         row-major order wins (``max_unpool``)."""
 
+    def scatter_add(self, values: Array, indices: Array, plane_shape: tuple[int, ...]) -> Array:
+        """Add each of ``values`` (N, C, *out) at its flat in-plane index in
+        ``indices`` (int64, the indices ``pool(..., indices=True)`` returns) to a
+        zero array of (N, C, *plane_shape); index -1 adds nothing. Each position
+        sums what reaches it in row-major order of ``values``, in float64,
+        rounded once to ``values``'s dtype: deterministic, and what
+        :meth:`max_pool_backward` gives for the same argmax."""
+
     def elementwise(self, x: Array, fn: ElementwiseFn, p: float | None = None, scale: float = 1) -> Array:
         """``fn`` ("abs", "pow" to the ``p``, "sqrt", "cbrt") of ``x * scale``, each step rounded to ``x``'s dtype."""
 
@@ -85,4 +93,4 @@ class Backend(Protocol):
 
 
 #: The contract's functions, in the order above.
-CONTRACT = ("read", "arrange", "pool", "adaptive_pool", "pool_transpose", "max_pool_backward", "scatter", "elementwise", "first_out_of_range")
+CONTRACT = ("read", "arrange", "pool", "adaptive_pool", "pool_transpose", "max_pool_backward", "scatter", "scatter_add", "elementwise", "first_out_of_range")

@@ -67,10 +67,14 @@ def build(jit):
     def clip(o, size, kernel, stride, pad, dilation):
         """Window ``o``'s first input position and the taps ``[lo, hi)`` inside the input."""
         start = o * stride - pad
-        lo = 0
-        if start < 0:
-            lo = (dilation - 1 - start) // dilation
-        hi = (size - start + dilation - 1) // dilation
+        if dilation == 1:  # the same bounds without a division (the common case, in an inner loop)
+            lo = -start if start < 0 else 0
+            hi = size - start
+        else:
+            lo = 0
+            if start < 0:
+                lo = (dilation - 1 - start) // dilation
+            hi = (size - start + dilation - 1) // dilation
         if hi > kernel:
             hi = kernel
         return start, lo, hi
@@ -230,6 +234,8 @@ def build(jit):
         return total
 
     return {
+        "clip": clip,
+        "covering": covering,
         "extremum": extremum,
         "window_sum": window_sum,
         "bin_extremum": bin_extremum,

@@ -123,6 +123,23 @@ def scatter(values, indices, plane_shape):
     return _write(values, indices, plane_shape, accumulate=False)
 
 
+@entry_point
+def scatter_add(values, indices, plane_shape):
+    """Add each of ``values`` at its flat in-plane index (-1: nowhere) of a zero
+    array of ``plane_shape`` planes, in row-major order of ``values``, summing
+    in float64 and rounding once (max pooling's backward pass, given its argmax)."""
+    acc = np.float64 if values.dtype.kind == "f" else values.dtype
+    out = np.zeros(values.shape[:2] + tuple(plane_shape), acc)
+    for n, c in np.ndindex(*values.shape[:2]):
+        plane = out[n, c]
+        for o in np.ndindex(*values.shape[2:]):
+            if indices[(n, c) + o] < 0:
+                continue
+            position = np.unravel_index(indices[(n, c) + o], plane.shape)
+            plane[position] += values[(n, c) + o]
+    return out.astype(values.dtype)
+
+
 def _write(values, indices, plane_shape, *, accumulate):
     """:func:`scatter`, or with ``accumulate`` the sum of what reaches each
     position (the backward of max pooling). Index -1 writes nothing."""

@@ -54,10 +54,45 @@ def _zero_tie(x, out):
     return x.dtype.kind == "f" and bool((out == 0).any()) and bool(np.signbit(x[x == 0]).any())
 
 
+#: Inputs whose gathered taps (samples x channels x outputs x window offsets)
+#: number at most this take the one-gather path of :func:`_pool_small`.
+SMALL_TAPS = 1 << 14
+
+
+def _pool_small(x, window, op, nan, start):
+    """The values-only reduction of a small input in a few whole-array steps,
+    or None where it does not apply (too many taps; a tie of signed zeros).
+
+    One gather through :meth:`poolkit.spec.Window.tap_table` reads every tap
+    of every window (padding reads ``start``), and ``ufunc.accumulate`` along
+    the taps applies ``op`` in the tap loop's order, element by element: the
+    tap loop's result bit for bit, without its Python steps per tap, which
+    are most of the time a small input takes.
+    """
+    n, c = x.shape[:2]
+    if n * c * (1 + math.prod(window.kernel)) * math.prod(window.out_size) > SMALL_TAPS:
+        return None
+    table = window.tap_table()
+    plane = math.prod(window.in_size)
+    flat = np.empty((n * c, plane + 1), accumulator_dtype(x.dtype))
+    flat[:, plane] = start
+    flat[:, :plane] = x.reshape(n * c, plane)
+    total = _UFUNCS[op, nan].accumulate(flat[:, table], axis=1)[:, -1]
+    shape = x.shape[:2] + window.out_size
+    out = np.ascontiguousarray(total).reshape(shape) if x.flags.c_contiguous else like(x, shape, total.dtype, total.reshape(shape))
+    if op != "sum" and _zero_tie(x, out):
+        return None  # the tap loop redoes it with PyTorch's comparison
+    return out
+
+
 @entry_point
 def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
     """Reduce every window of ``x`` with ``op`` ("max", "min" or "sum"); see :func:`poolkit.backends.naive.pool`."""
     start = start_value(op, x.dtype, nan)
+    if not indices:
+        small = _pool_small(x, window, op, nan, start)
+        if small is not None:
+            return divide(small, divisor, x.dtype)
     out = like(x, x.shape[:2] + window.out_size, accumulator_dtype(x.dtype), start)
     plan = window.tap_plan()  # the offsets that read only padding are left out
 
@@ -148,6 +183,12 @@ def max_pool_backward(grad, x, window):
 def scatter(values, indices, plane_shape):
     """Write ``values`` at flat in-plane ``indices``, the last write winning; see :func:`poolkit.backends.naive.scatter`."""
     return _write(values, indices, plane_shape, accumulate=False)
+
+
+@entry_point
+def scatter_add(values, indices, plane_shape):
+    """Add ``values`` at flat in-plane ``indices`` in float64 (bincount), rounding once; see :func:`poolkit.backends.naive.scatter_add`."""
+    return _write(values, indices, plane_shape, accumulate=True)
 
 
 def _write(values, indices, plane_shape, *, accumulate):

@@ -6,11 +6,22 @@ Threads are numbered in the order of the output's memory: for channels-last
 arrays the channel is the fastest-moving index, so neighbouring threads read
 neighbouring addresses and the loads coalesce. Every kernel loops with the
 grid's stride, so any launch size covers any array. Gradients are gathered (each
-thread adds what reaches its own input element, in a fixed order): no atomics,
-and the same bits on every run. float16 is read as float16 and accumulated in
-float32.
+thread adds what reaches its own input element, in a fixed order): no atomics
+in what is added, and the same bits on every run. float16 is read as float16
+and accumulated in float32 (float64 where the host backends use float64).
+
+Every window kernel comes twice. The generic one (``extremum_kernel``,
+``sum_kernel``, ``max_grad_kernel``, ``spread_kernel``) takes the geometry
+(:func:`poolkit.backends.cells.geometry`) and the flags as run-time arguments:
+one compile serves every window. A factory (:func:`extremum`,
+:func:`window_sum`, :func:`max_grad`, :func:`spread`), cached per case, makes
+the same kernel with the window's kernel, stride, padding and dilation, the
+op, the NaN rule and the layout as compile-time constants; its max/min kernel
+without indices has no index array. A case's first call runs the generic
+kernel, later calls the specialised one (:func:`poolkit.backends.cuda.launch.hot`).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -26,6 +37,9 @@ _cell = cells.build(cuda.jit(device=True))
 _extremum, _window_sum = _cell["extremum"], _cell["window_sum"]
 _adaptive_output = _cell["adaptive_output"]
 _max_grad, _spread_grad = _cell["max_grad"], _cell["spread_grad"]
+
+#: Compiled window kernels kept per factory (cases beyond it are compiled again when they come back).
+CASES = 512
 
 
 @cuda.jit(device=True)
@@ -67,13 +81,6 @@ def sum_kernel(x, out, divisor, g, zero, channels_last):
 
 
 @cuda.jit
-def adaptive_kernel(x, out, where, starts, ends, divisor, is_max, start, zero, with_indices, channels_last):
-    for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        n, c, o0, o1, o2 = _unravel(t, out.shape, channels_last)
-        _adaptive_output(x, out, where, n, c, o0, o1, o2, starts, ends, divisor, is_max, start, zero, with_indices)
-
-
-@cuda.jit
 def max_grad_kernel(grad, x, out, g, start, zero, channels_last):
     for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         n, c, i0, i1, i2 = _unravel(t, out.shape, channels_last)
@@ -85,6 +92,138 @@ def spread_kernel(values, divisor, out, g, zero, channels_last):
     for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         n, c, i0, i1, i2 = _unravel(t, out.shape, channels_last)
         out[n, c, i0, i1, i2] = _spread_grad(values, divisor, n, c, i0, i1, i2, g, zero)
+
+
+# --- the same kernels compiled for one case ----------------------------------------
+#
+# Each factory closes over the window's (kernel, stride, padding, dilation), a
+# tuple of 3-tuples, and the flags, which numba then compiles in as constants;
+# only the input size still comes from the arrays' shapes. The bodies are the
+# generic kernels' above, less their run-time arguments.
+
+
+@functools.lru_cache(maxsize=CASES)
+def extremum(window, is_max, propagate, with_indices, channels_last, dtype):
+    """:func:`extremum_kernel` for one case: ``kernel(x, out, where, start)`` with
+    indices, else ``kernel(x, out, start)``, which has no index array at all."""
+    size_k, stride, padding, dilation = window
+    if with_indices:
+
+        @cuda.jit
+        def with_index(x, out, where, start):
+            g = ((x.shape[2], x.shape[3], x.shape[4]), size_k, stride, padding, dilation)
+            for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+                n, c, o0, o1, o2 = _unravel(t, out.shape, channels_last)
+                best, index = _extremum(x, n, c, o0, o1, o2, g, is_max, propagate, start)
+                out[n, c, o0, o1, o2] = best
+                where[n, c, o0, o1, o2] = index
+
+        return with_index
+
+    @cuda.jit
+    def values_only(x, out, start):
+        g = ((x.shape[2], x.shape[3], x.shape[4]), size_k, stride, padding, dilation)
+        for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            n, c, o0, o1, o2 = _unravel(t, out.shape, channels_last)
+            best, _ = _extremum(x, n, c, o0, o1, o2, g, is_max, propagate, start)
+            out[n, c, o0, o1, o2] = best
+
+    return values_only
+
+
+@functools.lru_cache(maxsize=CASES)
+def window_sum(window, channels_last, dtype):
+    """:func:`sum_kernel` for one case: ``kernel(x, out, divisor, zero)``."""
+    size_k, stride, padding, dilation = window
+
+    @cuda.jit
+    def sums(x, out, divisor, zero):
+        g = ((x.shape[2], x.shape[3], x.shape[4]), size_k, stride, padding, dilation)
+        for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            n, c, o0, o1, o2 = _unravel(t, out.shape, channels_last)
+            out[n, c, o0, o1, o2] = _window_sum(x, n, c, o0, o1, o2, g, zero) / divisor[o0, o1, o2]
+
+    return sums
+
+
+@functools.lru_cache(maxsize=CASES)
+def max_grad(window, channels_last, dtype):
+    """:func:`max_grad_kernel` for one case (``dtype``: x's and grad's): ``kernel(grad, x, out, start, zero)``."""
+    size_k, stride, padding, dilation = window
+
+    @cuda.jit
+    def gradient(grad, x, out, start, zero):
+        g = ((x.shape[2], x.shape[3], x.shape[4]), size_k, stride, padding, dilation)
+        for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            n, c, i0, i1, i2 = _unravel(t, out.shape, channels_last)
+            out[n, c, i0, i1, i2] = _max_grad(grad, x, n, c, i0, i1, i2, g, start, zero)
+
+    return gradient
+
+
+@functools.lru_cache(maxsize=CASES)
+def spread(window, channels_last, dtype):
+    """:func:`spread_kernel` for one case: ``kernel(values, divisor, out, zero)``."""
+    size_k, stride, padding, dilation = window
+
+    @cuda.jit
+    def gradient(values, divisor, out, zero):
+        g = ((out.shape[2], out.shape[3], out.shape[4]), size_k, stride, padding, dilation)
+        for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            n, c, i0, i1, i2 = _unravel(t, out.shape, channels_last)
+            out[n, c, i0, i1, i2] = _spread_grad(values, divisor, n, c, i0, i1, i2, g, zero)
+
+    return gradient
+
+
+@cuda.jit
+def adaptive_kernel(x, out, where, starts, ends, divisor, is_max, start, zero, with_indices, channels_last):
+    for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        n, c, o0, o1, o2 = _unravel(t, out.shape, channels_last)
+        _adaptive_output(x, out, where, n, c, o0, o1, o2, starts, ends, divisor, is_max, start, zero, with_indices)
+
+
+@cuda.jit
+def link_kernel(indices, head, following, plane, channels_last):
+    """scatter_add, first pass: every source (numbered in row-major order over all
+    planes) pushes itself onto the list of the position it adds to: ``head[n, c, p]``
+    is the last source pushed for position p, ``following[s]`` the one pushed before s.
+    The lists' order depends on timing; what is added (the second pass) does not.
+    Indices outside ``[0, plane)`` (-1: a window that missed the input) add nothing."""
+    size = indices.shape[2] * indices.shape[3] * indices.shape[4]
+    for t in range(cuda.grid(1), indices.size, cuda.gridsize(1)):
+        n, c, o0, o1, o2 = _unravel(t, indices.shape, channels_last)
+        target = indices[n, c, o0, o1, o2]
+        if target >= 0 and target < plane:
+            source = (n * indices.shape[1] + c) * size + (o0 * indices.shape[3] + o1) * indices.shape[4] + o2
+            following[source] = cuda.atomic.exch(head, (n, c, target), source)
+
+
+@cuda.jit
+def gather_kernel(values, head, following, out, zero, channels_last):
+    """scatter_add, second pass: each position adds the values on its list in
+    row-major order of their sources (the order NumPy's bincount adds them), from
+    ``zero`` (float64), and rounds once to ``out``'s dtype. It walks the list once
+    per value, picking the next source up: quadratic in the values per position,
+    which pooling keeps at most kernel-size."""
+    for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        n, c, i0, i1, i2 = _unravel(t, out.shape, channels_last)
+        first = head[n, c, (i0 * out.shape[3] + i1) * out.shape[4] + i2]
+        total = zero
+        last = -1
+        while first >= 0:
+            best = -1
+            s = first
+            while s >= 0:
+                if s > last and (best < 0 or s < best):
+                    best = s
+                s = following[s]
+            if best < 0:
+                break
+            m, k, v0, v1, v2 = _unravel(best, values.shape, False)
+            total += values[m, k, v0, v1, v2]
+            last = best
+        out[n, c, i0, i1, i2] = total
 
 
 @cuda.jit
@@ -142,6 +281,6 @@ def elementwise_kernel(x, out, fn, p, one, channels_last):
 
 @cuda.jit
 def fill_kernel(out, value):
+    """Set every element of flat ``out`` to ``value``."""
     for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        n, c, i0, i1, i2 = _unravel(t, out.shape, False)
-        out[n, c, i0, i1, i2] = value
+        out[t] = value
