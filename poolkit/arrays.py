@@ -21,11 +21,15 @@ def _framework(x: Any) -> str:
 
 def on_device(x: Any) -> bool:
     """Whether ``x`` lives on a CUDA device (a torch CUDA tensor, a CuPy or numba device array)."""
+    if type(x) is np.ndarray:
+        return False
     return hasattr(x, "__cuda_array_interface__") or (_framework(x) == "numba" and hasattr(x, "copy_to_host"))
 
 
 def nbytes(x: Any) -> int:
     """The size of ``x``'s data in bytes, for any supported kind of array (0 for anything else)."""
+    if isinstance(x, np.ndarray):
+        return int(x.nbytes)
     try:
         return int(np.prod(x.shape)) * np.dtype(str(x.dtype).replace("torch.", "")).itemsize
     except (AttributeError, TypeError):
@@ -58,6 +62,10 @@ def arrange(array: Any, axes: Sequence[int | None]) -> Any:
     return view[tuple(np.newaxis if axis is None else slice(None) for axis in axes)]
 
 
+def _same(result: np.ndarray) -> np.ndarray:
+    return result
+
+
 def to_numpy(name: str, label: str, x: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     """Return ``(array, back)``: ``x`` as a NumPy array, and a function that
     turns a NumPy result into the kind of array ``x`` was.
@@ -69,7 +77,7 @@ def to_numpy(name: str, label: str, x: Any) -> tuple[np.ndarray, Callable[[np.nd
     array([1., 1., 1.])
     """
     if isinstance(x, np.ndarray):
-        return x, lambda result: result
+        return x, _same
     framework = _framework(x)
     if framework == "numba" and hasattr(x, "copy_to_host"):  # a numba device array
         from numba import cuda

@@ -40,6 +40,8 @@ BACKENDS = {"naive": "naive", "numpy": "numpy_", "numba": "numba_", "cuda": "cud
 #: (below it, numba's call overhead outweighs what it saves).
 AUTO_NUMBA_BYTES = 1 << 20
 
+_BACKEND_NAMES = tuple(BACKENDS)
+
 _observers: list[Callable[[str], None]] = []
 
 
@@ -86,12 +88,19 @@ def entry_point(function: F) -> F:
     return entry  # type: ignore[return-value]
 
 
+#: The backend modules imported so far, by backend name (a failed import is tried again next time).
+_loaded: dict[str, ModuleType] = {}
+
+
 def load_backend(name: str, backend: str) -> ModuleType:
     """The module of ``backend`` (a valid name), for public function ``name``'s errors."""
-    try:
-        module = importlib.import_module(f"poolkit.backends.{BACKENDS[backend]}")
-    except ImportError as error:
-        raise spec.missing_numba_error(name, backend, error) from None
+    module = _loaded.get(backend)
+    if module is None:
+        try:
+            module = importlib.import_module(f"poolkit.backends.{BACKENDS[backend]}")
+        except ImportError as error:
+            raise spec.missing_numba_error(name, backend, error) from None
+        _loaded[backend] = module
     if backend == "cuda":
         module.require_device(name)
     return module
@@ -100,15 +109,16 @@ def load_backend(name: str, backend: str) -> ModuleType:
 def auto_backend(x: Any, layout: str | None) -> str:
     """What ``backend="auto"`` runs ``x`` on, in user layout ``layout``.
 
-    cuda for device arrays; numba for channels-first, contiguous host arrays of
-    at least :data:`AUTO_NUMBA_BYTES` when numba can be imported (its kernels
-    walk (N, C) planes along memory: on the strided planes of a channels-last
-    array NumPy's whole-array passes are 5x faster); numpy otherwise.
+    cuda for device arrays; numba for host arrays of at least
+    :data:`AUTO_NUMBA_BYTES` that are contiguous in their own layout, channels
+    first or last, when numba can be imported (it has kernels for both: along
+    the rows of each plane, or across the channels of each pixel); numpy
+    otherwise (below that size, and for arrays strided in other ways, which
+    numba's kernels would read strided).
     """
     if arrays.on_device(x):
         return "cuda"
-    channels_last = isinstance(layout, str) and layout.endswith("C")
-    if not channels_last and arrays.nbytes(x) >= AUTO_NUMBA_BYTES and arrays.is_contiguous(x):
+    if arrays.nbytes(x) >= AUTO_NUMBA_BYTES and arrays.is_contiguous(x):
         try:
             load_backend("auto", "numba")
             return "numba"
@@ -135,14 +145,16 @@ class Call:
         batch_optional: bool = True,
         empty_channels: bool | str = False,
     ) -> None:
-        notify(f"poolkit.{name}")
+        if _observers:
+            notify(f"poolkit.{name}")
         self.name = name
-        spec.check_backend(name, backend, tuple(BACKENDS))
+        spec.check_backend(name, backend, _BACKEND_NAMES)
         self.backend = load_backend(name, auto_backend(x, layout) if backend == "auto" else backend)
         array, self._back = self.backend.read(name, label, x)
         spec.check_dtype(name, label, array, integers)
         self.layout = spec.input_layout(name, label, array, dims, layout, batch_optional=batch_optional, empty_channels=empty_channels)
-        self.x = self.backend.arrange(array, self.layout.internal_axes(array.ndim))
+        # Batched channels-first input already is the (N, C, *spatial) view: no rearranging, there or back.
+        self.x = array if self.layout.identity else self.backend.arrange(array, self.layout.internal_axes(array.ndim))
         self.dtype = array.dtype
 
     @property
@@ -154,7 +166,7 @@ class Call:
         array, _ = self.backend.read(self.name, label, value)
         expected = tuple(shape[axis] for axis in self.layout.user_axes(len(shape)))
         spec.check_companion(self.name, label, array, expected, integers)
-        return self.backend.arrange(array, self.layout.internal_axes(array.ndim))
+        return array if self.layout.identity else self.backend.arrange(array, self.layout.internal_axes(array.ndim))
 
     @property
     def accumulator(self) -> Any:
@@ -163,4 +175,4 @@ class Call:
 
     def result(self, out: Any) -> Any:
         """A backend's result in the caller's layout and kind of array."""
-        return self._back(self.backend.arrange(out, self.layout.user_axes(out.ndim)))
+        return self._back(out if self.layout.identity else self.backend.arrange(out, self.layout.user_axes(out.ndim)))

@@ -14,12 +14,13 @@ gives them (inf - inf, overflow, 0/0): NumPy's warnings are off inside.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Literal, Sequence, TypeVar, overload
 
 import numpy as np
 
-from . import spec
+from . import arrays, spec
 from .dispatch import Call
 from .spec import Size
 
@@ -30,8 +31,40 @@ OutputSize = int | Sequence[int | None]
 
 
 
-def _silent() -> np.errstate[Any]:
+# NumPy 1.x keeps its error settings in a per-thread "errobj", which np.errstate
+# decodes and encodes on the way in and out (about 5 us, a quarter of a small
+# call); NumPy 2 has no errobj, and an errstate there is cheap.
+_geterrobj = getattr(np, "geterrobj", None)
+_seterrobj = getattr(np, "seterrobj", None)
+if _geterrobj is not None:
+    from numpy.core import umath as _umath
+
+    _SHIFT = vars(_umath)
+    #: The bits of the error mask that say what divide, over and invalid do; 0 is "ignore".
+    _LOUD = (7 << _SHIFT["SHIFT_DIVIDEBYZERO"]) | (7 << _SHIFT["SHIFT_OVERFLOW"]) | (7 << _SHIFT["SHIFT_INVALID"])
+
+
+class _Quiet:
+    """``np.errstate(invalid="ignore", over="ignore", divide="ignore")`` on NumPy 1.x,
+    set straight in the errobj (the caller's setting for underflow is kept)."""
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self) -> None:
+        assert _geterrobj is not None and _seterrobj is not None
+        saved = _geterrobj()
+        self._saved = saved
+        _seterrobj([saved[0], saved[1] & ~_LOUD, saved[2]])
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert _seterrobj is not None
+        _seterrobj(self._saved)
+
+
+def _silent() -> contextlib.AbstractContextManager[Any]:
     """No NumPy warnings for inf - inf, overflow and 0/0: pooling gives NaN or inf there silently."""
+    if _geterrobj is not None:
+        return _Quiet()
     return np.errstate(invalid="ignore", over="ignore", divide="ignore")
 
 
@@ -79,7 +112,7 @@ def _lp_pool(name: str, dims: int, x: Any, norm_type: float, kernel_size: Size, 
         # PyTorch's definition, step by step in the input dtype: the average of x**p
         # over the window (clipped to the input), times the full kernel size, to the 1/p.
         powered = backend_.elementwise(call.x, "pow", p)
-        mean = backend_.pool(powered, window, "sum", divisor=window.sizes(True).astype(call.accumulator))
+        mean = backend_.pool(powered, window, "sum", divisor=spec.avg_divisor(window, True, None, call.accumulator))
         return call.result(backend_.elementwise(mean, "pow", 1.0 / p, scale=math.prod(window.kernel)))
 
 
@@ -110,12 +143,24 @@ def _max_unpool(name: str, dims: int, x: Any, indices: Any, kernel_size: Size, s
 
 
 def _max_pool_backward(name: str, dims: int, grad_output: Any, x: Any, kernel_size: Size, stride: Size | None, padding: Size,
-                       dilation: Size, ceil_mode: bool, layout: str | None, backend: str) -> Any:
+                       dilation: Size, ceil_mode: bool, indices: Any, layout: str | None, backend: str) -> Any:
     call = Call(name, x, dims, layout, backend, integers=True)
     window = spec.make_window(call.spatial, kernel_size, stride, padding, dilation, ceil_mode)
     grad = call.companion("grad_output", grad_output, call.x.shape[:2] + window.out_size, integers=False)
+    if indices is None:  # find each window's argmax again
+        with _silent():
+            return call.result(call.backend.max_pool_backward(grad, call.x, window))
+    # The forward's indices: one scatter-add of the gradient, no argmax recomputed.
+    where = call.companion("indices", indices, grad.shape, integers=True)
+    plane = math.prod(window.in_size)
+    bad = call.backend.first_out_of_range(where, plane)
+    if bad == -1:  # max pooling's mark of a window that covers only padding: allowed, look further
+        bad = spec.first_bad_gradient_index(arrays.to_numpy(name, "indices", where)[0], plane)
+    spec.check_gradient_indices(name, bad, window.in_size)
+    if isinstance(where, np.ndarray) and where.dtype != np.int64:
+        where = where.astype(np.int64)
     with _silent():
-        return call.result(call.backend.max_pool_backward(grad, call.x, window))
+        return call.result(call.backend.scatter_add(grad, where, window.in_size))
 
 
 def _avg_pool_backward(name: str, dims: int, grad_output: Any, x: Any, kernel_size: Size, stride: Size | None, padding: Size,
@@ -1523,11 +1568,13 @@ def max_unpool3d(x: ArrayT, indices: Any, kernel_size: Size, stride: Size | None
 # --- max pool backward -----------------------------------------------------
 
 
-def max_pool1d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: Size | None = None, padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False, *, layout: str | None = None, backend: str = "auto") -> ArrayT:
+def max_pool1d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: Size | None = None, padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False, *, indices: Any | None = None, layout: str | None = None, backend: str = "auto") -> ArrayT:
     """Gradient of :func:`max_pool1d` with respect to ``x``.
 
     Each output's gradient goes to the element that won its window (the one
-    ``return_indices`` reports); overlapping windows add up.
+    ``return_indices`` reports); overlapping windows add up. Given ``indices``
+    (the forward's, as ``torch``'s backward takes them), the gradient is one
+    scatter-add at those positions and the argmax is not searched for again.
 
     Parameters
     ----------
@@ -1537,6 +1584,12 @@ def max_pool1d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: 
         Input of shape ``(N, C, W)`` or unbatched ``(C, W)``; channels last with ``layout='NWC'``.
     kernel_size, stride, padding, dilation, ceil_mode
         As in :func:`max_pool1d`.
+    indices : array of int, optional
+        The second result of :func:`max_pool1d` with ``return_indices=True`` on
+        this ``x`` with these parameters: grad_output's shape, an integer dtype,
+        each a flat index in ``x``'s (N, C) plane, or -1 (a window that covers
+        only padding, whose gradient goes nowhere). ``None`` finds each
+        window's argmax again.
     layout : {'NCW', 'NWC'}, optional
         Where the channels are; ``None`` means 'NCW'.
     backend : {'auto', 'naive', 'numpy', 'numba', 'cuda'}, default 'auto'
@@ -1550,9 +1603,11 @@ def max_pool1d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: 
     Raises
     ------
     ValueError
-        If a parameter or the input's shape is invalid; the message names it.
+        If a parameter or the input's shape is invalid, or ``indices`` has the
+        wrong shape or an index outside the plane; the message names it.
     TypeError
-        If an argument has the wrong type, or ``x`` a dtype this pooling does not accept.
+        If an argument has the wrong type, ``x`` a dtype this pooling does not
+        accept, or ``indices`` a dtype that is not an integer.
     RuntimeError
         If ``backend='cuda'`` and no CUDA device is found.
 
@@ -1562,15 +1617,21 @@ def max_pool1d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: 
     >>> x = np.arange(4.0).reshape((1, 4))
     >>> poolkit.max_pool1d_backward(np.ones((1, 2)), x, 2).shape
     (1, 4)
+    >>> x = np.array([[1.0, 3.0, 2.0, 0.0]])
+    >>> out, where = poolkit.max_pool1d(x, 2, return_indices=True)
+    >>> poolkit.max_pool1d_backward(np.ones((1, 2)), x, 2, indices=where)
+    array([[0., 1., 1., 0.]])
     """
-    return _max_pool_backward("max_pool1d_backward", 1, grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, layout, backend)
+    return _max_pool_backward("max_pool1d_backward", 1, grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, indices, layout, backend)
 
 
-def max_pool2d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: Size | None = None, padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False, *, layout: str | None = None, backend: str = "auto") -> ArrayT:
+def max_pool2d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: Size | None = None, padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False, *, indices: Any | None = None, layout: str | None = None, backend: str = "auto") -> ArrayT:
     """Gradient of :func:`max_pool2d` with respect to ``x``.
 
     Each output's gradient goes to the element that won its window (the one
-    ``return_indices`` reports); overlapping windows add up.
+    ``return_indices`` reports); overlapping windows add up. Given ``indices``
+    (the forward's, as ``torch``'s backward takes them), the gradient is one
+    scatter-add at those positions and the argmax is not searched for again.
 
     Parameters
     ----------
@@ -1580,6 +1641,12 @@ def max_pool2d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: 
         Input of shape ``(N, C, H, W)`` or unbatched ``(C, H, W)``; channels last with ``layout='NHWC'``.
     kernel_size, stride, padding, dilation, ceil_mode
         As in :func:`max_pool2d`.
+    indices : array of int, optional
+        The second result of :func:`max_pool2d` with ``return_indices=True`` on
+        this ``x`` with these parameters: grad_output's shape, an integer dtype,
+        each a flat index in ``x``'s (N, C) plane, or -1 (a window that covers
+        only padding, whose gradient goes nowhere). ``None`` finds each
+        window's argmax again.
     layout : {'NCHW', 'NHWC'}, optional
         Where the channels are; ``None`` means 'NCHW'.
     backend : {'auto', 'naive', 'numpy', 'numba', 'cuda'}, default 'auto'
@@ -1593,9 +1660,11 @@ def max_pool2d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: 
     Raises
     ------
     ValueError
-        If a parameter or the input's shape is invalid; the message names it.
+        If a parameter or the input's shape is invalid, or ``indices`` has the
+        wrong shape or an index outside the plane; the message names it.
     TypeError
-        If an argument has the wrong type, or ``x`` a dtype this pooling does not accept.
+        If an argument has the wrong type, ``x`` a dtype this pooling does not
+        accept, or ``indices`` a dtype that is not an integer.
     RuntimeError
         If ``backend='cuda'`` and no CUDA device is found.
 
@@ -1605,15 +1674,21 @@ def max_pool2d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: 
     >>> x = np.arange(16.0).reshape((1, 4, 4))
     >>> poolkit.max_pool2d_backward(np.ones((1, 2, 2)), x, 2).shape
     (1, 4, 4)
+    >>> out, where = poolkit.max_pool2d(x, 2, return_indices=True)
+    >>> grad = poolkit.max_pool2d_backward(np.ones((1, 2, 2)), x, 2, indices=where)
+    >>> grad[0, 1].tolist()
+    [0.0, 1.0, 0.0, 1.0]
     """
-    return _max_pool_backward("max_pool2d_backward", 2, grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, layout, backend)
+    return _max_pool_backward("max_pool2d_backward", 2, grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, indices, layout, backend)
 
 
-def max_pool3d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: Size | None = None, padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False, *, layout: str | None = None, backend: str = "auto") -> ArrayT:
+def max_pool3d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: Size | None = None, padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False, *, indices: Any | None = None, layout: str | None = None, backend: str = "auto") -> ArrayT:
     """Gradient of :func:`max_pool3d` with respect to ``x``.
 
     Each output's gradient goes to the element that won its window (the one
-    ``return_indices`` reports); overlapping windows add up.
+    ``return_indices`` reports); overlapping windows add up. Given ``indices``
+    (the forward's, as ``torch``'s backward takes them), the gradient is one
+    scatter-add at those positions and the argmax is not searched for again.
 
     Parameters
     ----------
@@ -1623,6 +1698,12 @@ def max_pool3d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: 
         Input of shape ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``; channels last with ``layout='NDHWC'``.
     kernel_size, stride, padding, dilation, ceil_mode
         As in :func:`max_pool3d`.
+    indices : array of int, optional
+        The second result of :func:`max_pool3d` with ``return_indices=True`` on
+        this ``x`` with these parameters: grad_output's shape, an integer dtype,
+        each a flat index in ``x``'s (N, C) plane, or -1 (a window that covers
+        only padding, whose gradient goes nowhere). ``None`` finds each
+        window's argmax again.
     layout : {'NCDHW', 'NDHWC'}, optional
         Where the channels are; ``None`` means 'NCDHW'.
     backend : {'auto', 'naive', 'numpy', 'numba', 'cuda'}, default 'auto'
@@ -1636,9 +1717,11 @@ def max_pool3d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: 
     Raises
     ------
     ValueError
-        If a parameter or the input's shape is invalid; the message names it.
+        If a parameter or the input's shape is invalid, or ``indices`` has the
+        wrong shape or an index outside the plane; the message names it.
     TypeError
-        If an argument has the wrong type, or ``x`` a dtype this pooling does not accept.
+        If an argument has the wrong type, ``x`` a dtype this pooling does not
+        accept, or ``indices`` a dtype that is not an integer.
     RuntimeError
         If ``backend='cuda'`` and no CUDA device is found.
 
@@ -1648,8 +1731,12 @@ def max_pool3d_backward(grad_output: ArrayT, x: Any, kernel_size: Size, stride: 
     >>> x = np.arange(64.0).reshape((1, 4, 4, 4))
     >>> poolkit.max_pool3d_backward(np.ones((1, 2, 2, 2)), x, 2).shape
     (1, 4, 4, 4)
+    >>> out, where = poolkit.max_pool3d(x, 2, return_indices=True)
+    >>> grad = poolkit.max_pool3d_backward(np.ones((1, 2, 2, 2)), x, 2, indices=where)
+    >>> np.flatnonzero(grad).tolist()
+    [21, 23, 29, 31, 53, 55, 61, 63]
     """
-    return _max_pool_backward("max_pool3d_backward", 3, grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, layout, backend)
+    return _max_pool_backward("max_pool3d_backward", 3, grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, indices, layout, backend)
 
 
 # --- avg pool backward -----------------------------------------------------

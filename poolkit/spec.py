@@ -25,7 +25,7 @@ import math
 import numbers
 from dataclasses import dataclass
 from itertools import product
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, cast
 
 import numpy as np
 
@@ -166,6 +166,16 @@ def pool_output_size(
     return window.out_size if isinstance(size, (tuple, list)) else window.out_size[0]
 
 
+def _plain(value: object) -> bool:
+    """Whether ``value`` is None, an int or a tuple of ints, exactly: the arguments
+    that compare equal only when they are the same (2 never meets 2.0, True or
+    ``np.int64(2)``), so that a cache keyed on them cannot confuse one for another."""
+    kind = type(value)
+    if kind is int or value is None:
+        return True
+    return kind is tuple and all(type(v) is int for v in cast("tuple[object, ...]", value))
+
+
 def make_window(
     in_size: Sequence[int], kernel_size: object, stride: object = None, padding: object = 0, dilation: object = 1, ceil_mode: object = False, *, fits_kernel: bool = False
 ) -> Window:
@@ -173,7 +183,31 @@ def make_window(
 
     ``fits_kernel`` adds PyTorch's extra rule for 3-D average pooling: the
     input itself, before padding, must be at least as large as the kernel.
+
+    Validated windows are cached, keyed on arguments that compare equal only
+    when they are the same (ints, tuples of ints, None and bools); any other
+    argument (a list, a NumPy integer, a value of the wrong type) is normalised
+    first, which raises exactly as without the cache, and the window is then
+    looked up by the normalised values. A call that raises caches nothing.
     """
+    in_size = in_size if type(in_size) is tuple else tuple(in_size)
+    fits_kernel = bool(fits_kernel)
+    if type(ceil_mode) is bool and _plain(kernel_size) and _plain(stride) and _plain(padding) and _plain(dilation) and _plain(in_size):
+        return _cached_window(in_size, kernel_size, stride, padding, dilation, ceil_mode, fits_kernel)
+    dims = len(in_size)
+    kernel = as_tuple("kernel_size", kernel_size, dims)
+    empty_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+    strides = kernel if empty_stride else as_tuple("stride", stride, dims)
+    paddings = as_tuple("padding", padding, dims)
+    dilations = as_tuple("dilation", dilation, dims)
+    check_bool("ceil_mode", ceil_mode)
+    if not _plain(in_size):
+        return _window(in_size, kernel, strides, paddings, dilations, bool(ceil_mode), fits_kernel)
+    return _cached_window(in_size, kernel, strides, paddings, dilations, bool(ceil_mode), fits_kernel)
+
+
+def _window(in_size: tuple[int, ...], kernel_size: object, stride: object, padding: object, dilation: object, ceil_mode: object, fits_kernel: bool) -> Window:
+    """:func:`make_window`'s checks and geometry, uncached."""
     dims = len(in_size)
     kernel = as_tuple("kernel_size", kernel_size, dims)
     empty_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
@@ -193,6 +227,16 @@ def make_window(
         f"padding={padding}, dilation={dilation}, ceil_mode={bool(ceil_mode)} gives output size {out}",
     )
     return Window(tuple(in_size), kernel, stride, padding, dilation, out)
+
+
+#: Windows of the parameter sets seen most recently (only those that passed every check).
+_cached_window = functools.lru_cache(maxsize=256)(_window)
+
+#: Arrays worked out from a window (tap tables, divisors, indices) are kept on it
+#: when they hold at most this many elements (small inputs, where working them
+#: out is much of a call's cost), up to :data:`_KEEP_BUDGET` elements per window.
+_KEEP_ELEMENTS = 1 << 14
+_KEEP_BUDGET = 4 * _KEEP_ELEMENTS
 
 
 @dataclass(frozen=True)
@@ -257,14 +301,73 @@ class Window:
         """``(offsets, out_index, in_index)`` for every window offset that reads
         some input, in row-major order; the indices select ``[..., spans]``.
 
-        Cached per geometry: computing it is most of the cost of a small call.
+        Cached per geometry, and kept on the window itself: computing it (or
+        even hashing the window to look it up) is much of the cost of a small call.
         """
-        return _tap_plan(self)
+        plan = self.__dict__.get("_tap_plan")
+        if plan is None:
+            plan = _tap_plan(self)
+            object.__setattr__(self, "_tap_plan", plan)  # not a field: equality and hashing ignore it
+        return plan
+
+    def kept(self, key: Any, size: int, compute: Any) -> np.ndarray:
+        """``compute()``, a read-only array of ``size`` elements, kept on the window
+        under ``key`` when it is small (:data:`_KEEP_ELEMENTS`). Not a field:
+        equality and hashing ignore what is kept."""
+        memo = self.__dict__.get("_kept")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_kept", memo)
+        array = memo.get(key)
+        if array is None:
+            array = compute()
+            array.flags.writeable = False
+            kept = self.__dict__.get("_kept_elements", 0) + array.size
+            if size <= _KEEP_ELEMENTS and kept <= _KEEP_BUDGET:
+                memo[key] = array
+                object.__setattr__(self, "_kept_elements", kept)
+        return array
+
+    def tap_table(self) -> np.ndarray:
+        """The flat in-plane input index that every window offset reads for every
+        output, or the plane's size (one past its end) where it reads padding.
+
+        Shape ``(1 + prod(kernel), *out_size)``: row 0 is all padding (it stands
+        for the value a reduction starts from), then one row per offset in
+        row-major order, as :meth:`tap_plan` visits them. Read-only, and kept
+        on the window when small: a small input can be pooled with one gather
+        through it.
+
+        Examples
+        --------
+        >>> make_window((3,), 2, stride=2, padding=1).tap_table().tolist()
+        [[3, 3], [3, 1], [0, 2]]
+        """
+        return self.kept("tap_table", (1 + math.prod(self.kernel)) * math.prod(self.out_size), self._tap_table)
+
+    def _tap_table(self) -> np.ndarray:
+        dims, plane = self.dims, math.prod(self.in_size)
+        index = np.zeros((1,) * (2 * dims), np.int64)
+        inside = np.ones((1,) * (2 * dims), bool)
+        for axis, (size, k, s, p, d, o) in enumerate(zip(self.in_size, self.kernel, self.stride, self.padding, self.dilation, self.out_size)):
+            position = np.arange(k)[:, None] * d + (np.arange(o) * s - p)[None, :]
+            shape = [1] * (2 * dims)
+            shape[axis], shape[dims + axis] = k, o
+            index = index + (position * math.prod(self.in_size[axis + 1:])).reshape(shape)
+            inside = inside & ((position >= 0) & (position < size)).reshape(shape)
+        taps = np.where(inside, index, plane).reshape((math.prod(self.kernel),) + self.out_size)
+        return np.concatenate([np.full((1,) + self.out_size, plane, np.int64), taps]).astype(np.intp)
 
     def flat_tap_index(self, offsets: Sequence[int]) -> np.ndarray:
-        """In-plane flat index read by tap ``offsets`` of every window, shape ``out_size``."""
-        coords = [np.arange(o) * s - p + j * d for o, s, p, j, d in zip(self.out_size, self.stride, self.padding, offsets, self.dilation)]
-        return flat_index(coords, self.in_size)
+        """In-plane flat index read by tap ``offsets`` of every window, shape ``out_size`` (read-only)."""
+        offsets = tuple(offsets)
+
+        def compute() -> np.ndarray:
+            coords = [np.arange(o) * s - p + j * d for o, s, p, j, d in zip(self.out_size, self.stride, self.padding, offsets, self.dilation)]
+            return flat_index(coords, self.in_size)
+
+        # Every offset's index is kept, or none: together they are the size of the tap table.
+        return self.kept(("flat_tap_index", offsets), math.prod(self.kernel) * math.prod(self.out_size), compute)
 
     def first_inside_index(self) -> np.ndarray:
         """Flat index of each window's first tap that lies inside the input.
@@ -272,15 +375,19 @@ class Window:
         PyTorch's max pooling starts from it, so that a window of ``-inf`` (or of
         the integer minimum) reports the first element it covers. A dilated
         window can miss the input altogether; it gets -1 (PyTorch reports an
-        index outside the plane there).
+        index outside the plane there). Read-only.
         """
-        coords, inside = [], []
-        for o, s, p, d, size in zip(self.out_size, self.stride, self.padding, self.dilation, self.in_size):
-            start = np.arange(o) * s - p
-            first = start + np.maximum(0, -(start // d)) * d
-            coords.append(first)
-            inside.append((first < size).astype(np.int64))
-        return np.where(_outer_product(inside) > 0, flat_index(coords, self.in_size), -1)
+
+        def compute() -> np.ndarray:
+            coords, inside = [], []
+            for o, s, p, d, size in zip(self.out_size, self.stride, self.padding, self.dilation, self.in_size):
+                start = np.arange(o) * s - p
+                first = start + np.maximum(0, -(start // d)) * d
+                coords.append(first)
+                inside.append((first < size).astype(np.int64))
+            return np.where(_outer_product(inside) > 0, flat_index(coords, self.in_size), -1)
+
+        return self.kept("first_inside_index", math.prod(self.out_size), compute)
 
     def sizes(self, include_pad: bool, clamp: bool = True) -> np.ndarray:
         """Number of elements each window averages over, shape ``out_size``.
@@ -371,20 +478,39 @@ class Layout:
     batched: bool
     channels_last: bool
 
+    @property
+    def identity(self) -> bool:
+        """Whether the user's layout already is the (N, C, *spatial) view (batched, channels first)."""
+        return self.batched and not self.channels_last
+
     def internal_axes(self, ndim: int) -> list[int | None]:
         """For each axis of the (N, C, *spatial) view, the user's axis it is
         (None: the batch axis that unbatched input lacks)."""
-        axes: list[int | None] = list(range(ndim))
-        if self.channels_last:
-            axes.insert(1 if self.batched else 0, axes.pop())
-        return axes if self.batched else [None, *axes]
+        return list(_internal_axes(self.batched, self.channels_last, ndim))
 
     def user_axes(self, ndim: int) -> list[int]:
         """For each axis of the user's layout, the axis of an ``ndim``-D (N, C, *spatial) view."""
-        axes = list(range(ndim))
-        if self.channels_last:
-            axes.append(axes.pop(1))
-        return axes if self.batched else axes[1:]
+        return list(_user_axes(self.batched, self.channels_last, ndim))
+
+
+@functools.lru_cache(maxsize=64)
+def _internal_axes(batched: bool, channels_last: bool, ndim: int) -> tuple[int | None, ...]:
+    axes: list[int | None] = list(range(ndim))
+    if channels_last:
+        axes.insert(1 if batched else 0, axes.pop())
+    return tuple(axes if batched else [None, *axes])
+
+
+@functools.lru_cache(maxsize=64)
+def _user_axes(batched: bool, channels_last: bool, ndim: int) -> tuple[int, ...]:
+    axes = list(range(ndim))
+    if channels_last:
+        axes.append(axes.pop(1))
+    return tuple(axes if batched else axes[1:])
+
+
+#: The four layouts, made once: (batched, channels_last) -> Layout.
+_LAYOUT_OF = {(batched, last): Layout(batched, last) for batched in (True, False) for last in (True, False)}
 
 
 def input_layout(
@@ -407,11 +533,13 @@ def input_layout(
         wanted = " or ".join(f"{n}-D" for n in ndims)
         form = f"{layout} with optional batch" if batch_optional else layout
         raise ValueError(f"{name} expects {wanted} {label} ({form}), got {label} with shape {x.shape}")
-    result = Layout(batched=x.ndim == dims + 2, channels_last=layout == choices[1])
-    internal = tuple(1 if axis is None else x.shape[axis] for axis in result.internal_axes(x.ndim))
-    channels_may_be_empty = empty_channels is True or (empty_channels == "unbatched" and not result.batched)
-    may_be_empty = internal[2:] if channels_may_be_empty else internal[1:]
-    _require(0 not in may_be_empty, f"{name}: only the batch dimension of {label} may be empty, got {label} with shape {x.shape}")
+    result = _LAYOUT_OF[x.ndim == dims + 2, layout == choices[1]]
+    shape = x.shape
+    if 0 in shape:
+        internal = tuple(1 if axis is None else shape[axis] for axis in _internal_axes(result.batched, result.channels_last, x.ndim))
+        channels_may_be_empty = empty_channels is True or (empty_channels == "unbatched" and not result.batched)
+        may_be_empty = internal[2:] if channels_may_be_empty else internal[1:]
+        _require(0 not in may_be_empty, f"{name}: only the batch dimension of {label} may be empty, got {label} with shape {x.shape}")
     return result
 
 
@@ -420,6 +548,7 @@ def window_offsets(kernel: Sequence[int]) -> Iterator[tuple[int, ...]]:
     return product(*(range(k) for k in kernel))
 
 
+@functools.lru_cache(maxsize=64)
 def accumulator_dtype(dtype: Any) -> np.dtype[Any]:
     """Sums run in float32 for float16 input, as PyTorch's CPU kernels do."""
     return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
@@ -434,6 +563,11 @@ def start_value(op: str, dtype: Any, nan: str) -> Any:
     """
     if op == "sum":
         return 0
+    return _start_value(op, dtype, nan)
+
+
+@functools.lru_cache(maxsize=64)
+def _start_value(op: str, dtype: Any, nan: str) -> Any:
     info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
     if dtype.kind in "iu" or nan == "ignore":
         return info.min if op == "max" else info.max
@@ -514,13 +648,23 @@ def check_companion(name: str, label: str, array: Any, shape: tuple[int, ...], i
 
 
 def avg_divisor(window: Window, count_include_pad: object, divisor_override: object, dtype: Any) -> np.ndarray:
-    """What average pooling divides each window's sum by, one value per output position."""
+    """What average pooling divides each window's sum by, one value per output position.
+
+    Checked on every call; the array is worked out once per window, parameters
+    and dtype (kept on the window) and handed out as a fresh copy.
+    """
     check_bool("count_include_pad", count_include_pad)
-    if divisor_override is None:
-        return window.sizes(bool(count_include_pad)).astype(dtype)
-    if as_int("divisor_override", divisor_override) == 0:
-        raise ValueError(f"divisor_override must be non-zero, got divisor_override={divisor_override!r}")
-    return np.full(window.out_size, divisor_override, dtype)
+    override = None
+    if divisor_override is not None:
+        override = as_int("divisor_override", divisor_override)
+        if override == 0:
+            raise ValueError(f"divisor_override must be non-zero, got divisor_override={divisor_override!r}")
+    include, dtype = bool(count_include_pad), np.dtype(dtype)
+
+    def compute() -> np.ndarray:
+        return window.sizes(include).astype(dtype) if override is None else np.full(window.out_size, override, dtype)
+
+    return window.kept(("avg_divisor", include, override, dtype), math.prod(window.out_size), compute).copy()
 
 
 def check_norm_type(norm_type: object) -> float:
@@ -544,6 +688,22 @@ def check_unpool_indices(name: str, bad: int | None, size: tuple[int, ...]) -> N
     """Raise ValueError if ``max_unpool`` found an index (``bad``) outside its output planes."""
     if bad is not None:
         raise ValueError(f"{name}: indices must lie in [0, {math.prod(size)}) for output size {size}, got index {bad}")
+
+
+def first_bad_gradient_index(indices: np.ndarray, plane: int) -> int | None:
+    """The first of ``indices`` (row-major) that is neither in ``[0, plane)`` nor -1, or None."""
+    bad = indices[(indices < -1) | (indices >= plane)]
+    return int(bad.flat[0]) if bad.size else None
+
+
+def check_gradient_indices(name: str, bad: int | None, size: tuple[int, ...]) -> None:
+    """Raise ValueError if max pooling's backward was given an index (``bad``) outside
+    its input planes (-1, a window that covers only padding, is allowed)."""
+    if bad is not None:
+        raise ValueError(
+            f"{name}: indices must lie in [0, {math.prod(size)}) for input size {size} "
+            f"(or be -1, a window that covers only padding), got index {bad}"
+        )
 
 
 # --- MXNet's conventions (mx.nd.Pooling) -----------------------------------------
