@@ -8,6 +8,8 @@ random inputs for five implementations, next to a plain copy of the input:
 - ``naive``: ``poolkit`` with ``backend="naive"`` (the lecture's Python loops),
 - ``numpy``: ``poolkit`` with ``backend="numpy"`` (vectorized NumPy),
 - ``numba``: ``poolkit`` with ``backend="numba"`` (compiled, parallel over planes),
+- ``auto``: ``poolkit`` with ``backend="auto"``, what a user gets; its max backward is
+  given the forward's indices (computed outside the timed region), as torch's is,
 - ``torch``: ``torch.nn.functional`` on the CPU,
 - ``mxnet``: ``mx.nd.Pooling`` on the CPU,
 - ``copy``: ``x.copy()`` of the input in its layout, the floor a pass over memory costs.
@@ -38,13 +40,23 @@ Run it
     make bench                                # writes bench/results/cpu.json and cpu.txt (the table)
     python bench/cpu.py --quick --out /tmp/cpu.json   # small shapes only, seconds
 
-It prints one table row per case and the acceptance numbers at the end.
+It prints one table row per case, then the peak memory of ``auto`` and torch on
+the largest shape (the resident set's growth during one call: Linux's ``VmHWM``,
+reset through ``/proc/self/clear_refs``, or the exact growth in ``smaps_rollup``
+with the result held, whichever is larger; glibc is told to map every large
+block so that a call's allocations show), the acceptance numbers, and last the
+time of a (1, 1, 8, 8) forward call and the worst ``auto``/best-peer ratio (the
+faster of torch and MXNet in the same row) over the largest shape's cases.
 """
 
 import argparse
+import ctypes
 import datetime
+import gc
 import importlib.metadata
+import inspect
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -64,8 +76,11 @@ QUICK_SHAPES = SHAPES[:2]
 CONFIGS = [(3, 2, 1), (2, 2, 0)]  # (kernel, stride, padding)
 OPS = ("max", "avg")
 DIRECTIONS = ("forward", "backward")
-IMPLEMENTATIONS = ("naive", "numpy", "numba", "torch", "mxnet", "copy")
-RATIOS = (("numpy", "torch"), ("numba", "torch"), ("numba", "mxnet"), ("numba", "copy"), ("mxnet", "torch"), ("naive", "numpy"))
+IMPLEMENTATIONS = ("naive", "numpy", "numba", "auto", "torch", "mxnet", "copy")
+PEER = "peer"  # in a ratio: the faster of torch and MXNet in the same row
+RATIOS = (("auto", PEER), ("numpy", "torch"), ("numba", "torch"), ("numba", "mxnet"), ("numba", "copy"), ("mxnet", "torch"), ("naive", "numpy"))
+#: What a (1, 1, 8, 8) forward call may take with backend="auto", in microseconds (the issue's target).
+SMALL_SHAPE, SMALL_TARGET_US, SMALL_CALLS = (1, 1, 8, 8), 20.0, 2000
 SEED = 0
 RTOL, ATOL = 1e-5, 1e-5
 # The naive backend costs about 1.5 us per window element visited (N*C*outputs*k*k);
@@ -84,7 +99,13 @@ NOTES = [
     f"against PyTorch autograd on an NCHW tensor with np.allclose(rtol={RTOL}, atol={ATOL}) before it is timed.",
     "torch backward: torch.ops.aten.max_pool2d_with_indices_backward (indices precomputed outside the timed region) "
     "and torch.ops.aten.avg_pool2d_backward.",
-    "poolkit backward: max_pool2d_backward / avg_pool2d_backward; max recomputes the argmax inside the timed call.",
+    "poolkit backward: max_pool2d_backward / avg_pool2d_backward; for naive, numpy and numba max recomputes the argmax "
+    "inside the timed call; auto is given the forward's indices (indices=..., computed outside the timed region) where "
+    "max_pool2d_backward takes them, as torch is.",
+    "auto/peer: auto's time over the faster of torch and MXNet in the same row.",
+    "Peak memory: VmHWM - VmRSS around one call (Linux), after the timings, with glibc's mmap threshold at 64 KiB so "
+    "that large blocks come from and go back to the kernel; it includes the result. MXNet is not measured: its storage "
+    "pool keeps blocks between calls.",
     "mxnet backward: y.backward(g, retain_graph=True) alone, on a forward recorded once under mx.autograd.record() "
     "outside the timed region.",
     "mxnet timed regions end with mx.nd.waitall(), because MXNet executes asynchronously.",
@@ -218,6 +239,11 @@ def describe(case):
 # --- poolkit and torch (this process) -----------------------------------------
 
 
+def takes_indices():
+    """Whether this poolkit's max_pool2d_backward takes the forward's indices."""
+    return "indices" in inspect.signature(poolkit.max_pool2d_backward).parameters
+
+
 def poolkit_call(case, x, g, backend):
     """A no-argument function running poolkit's ``backend`` on the case, in its layout."""
     k, s, p, layout = case["kernel"], case["stride"], case["padding"], case["layout"]
@@ -225,6 +251,10 @@ def poolkit_call(case, x, g, backend):
     if case["direction"] == "forward":
         pool = poolkit.max_pool2d if case["op"] == "max" else poolkit.avg_pool2d
         return lambda: pool(x, k, s, p, layout=layout, backend=backend)
+    if case["op"] == "max" and backend == "auto" and takes_indices():
+        # As torch's backward in training: the indices come from the forward pass, outside the timed region.
+        _, indices = poolkit.max_pool2d(x, k, s, p, return_indices=True, layout=layout)
+        return lambda: poolkit.max_pool2d_backward(g, x, k, s, p, layout=layout, indices=indices)
     backward = poolkit.max_pool2d_backward if case["op"] == "max" else poolkit.avg_pool2d_backward
     return lambda: backward(g, x, k, s, p, layout=layout, backend=backend)
 
@@ -352,8 +382,10 @@ def run_case(case, budget, mxnet_pool, has_mxnet):
         times[name] = timing["ms"]
         repeats[name] = {"repeats": timing["repeats"], "number": timing["number"]}
     ratios = {}
+    peers = [times[name] for name in ("torch", "mxnet") if times[name] is not None]
     for top, bottom in RATIOS:
-        ratios[f"{top}/{bottom}"] = times[top] / times[bottom] if times[top] is not None and times[bottom] is not None else None
+        below = min(peers) if bottom == PEER and peers else times.get(bottom)
+        ratios[f"{top}/{bottom}"] = times[top] / below if times[top] is not None and below is not None else None
     return {
         "op": case["op"],
         "direction": case["direction"],
@@ -371,6 +403,90 @@ def run_case(case, budget, mxnet_pool, has_mxnet):
     }
 
 
+# --- memory and the small input ---------------------------------------------
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def map_large_blocks():
+    """Have glibc serve every block of 64 KiB or more with mmap, and give it back on
+    free, so that the resident set's peak shows what one call allocates. Done after
+    the timings: it makes allocation slower."""
+    try:
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 64 << 10)
+    except (OSError, AttributeError):  # not glibc: the numbers may then undercount
+        pass
+
+
+def status_kb(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def rollup_kb():
+    """The resident set now, counted page by page (``smaps_rollup``): exact, where ``VmRSS``
+    may not yet count pages that other threads (numba's, torch's) have just touched."""
+    with open("/proc/self/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("Rss:"):
+                return int(line.split()[1])
+    raise KeyError("Rss")
+
+
+def peak_extra_bytes(fn):
+    """How far the resident set grew during one call of ``fn``, its result included; None off Linux.
+
+    The larger of the peak (``VmHWM``, reset first) over the resident set before, and
+    the exact growth with the result still held."""
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")  # resets VmHWM to the resident set now
+        before, exact_before = status_kb("VmRSS"), rollup_kb()
+        result = fn()
+        peak, exact_after = status_kb("VmHWM"), rollup_kb()
+    except (OSError, KeyError):
+        return None
+    del result
+    return max(peak - before, exact_after - exact_before, 0) * 1024
+
+
+def memory_rows(cases):
+    """Peak extra memory of ``auto`` and torch on each case, in MB, next to the size of its result."""
+    map_large_blocks()
+    rows = []
+    for case in cases:
+        x, g = make_inputs(case)
+        peaks = {}
+        for name, fn in (("auto", poolkit_call(case, x, g, "auto")), ("torch", torch_call(case, x, g))):
+            fn()  # compiled, and its thread pool started
+            extra = peak_extra_bytes(fn)
+            peaks[name] = None if extra is None else extra / 1e6
+        result_shape = case["shape"] if case["direction"] == "backward" else output_shape(case)
+        rows.append({"case": describe(case), "peak_extra_mb": peaks, "result_mb": 4 * math.prod(result_shape) / 1e6})
+    return rows
+
+
+def small_input_us():
+    """Microseconds per ``backend="auto"`` forward call on a (1, 1, 8, 8) float32 NumPy
+    array, k3s2p1, max and avg: the median of 7 batches of SMALL_CALLS calls."""
+    x = np.random.default_rng(SEED).standard_normal(SMALL_SHAPE, dtype=np.float32)
+    result = {}
+    for op, pool in (("max", poolkit.max_pool2d), ("avg", poolkit.avg_pool2d)):
+        pool(x, 3, 2, 1)
+        samples = []
+        for _ in range(7):
+            start = time.perf_counter()
+            for _ in range(SMALL_CALLS):
+                pool(x, 3, 2, 1)
+            samples.append((time.perf_counter() - start) / SMALL_CALLS * 1e6)
+        result[op] = statistics.median(samples)
+    return result
+
+
 # --- output -------------------------------------------------------------------
 
 COLUMNS = [("op", 3), ("dir", 8), ("shape", 17), ("config", 7), ("layout", 6)] + [(name, 9) for name in IMPLEMENTATIONS] + [(f"{a}/{b}", 11) for a, b in RATIOS]
@@ -380,6 +496,10 @@ def format_ms(value):
     if value is None:
         return "-"
     return f"{value:.4f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:.1f}"
+
+
+def format_mb(value):
+    return "-" if value is None else f"{value:9.2f}"
 
 
 def format_ratio(value):
@@ -416,14 +536,21 @@ def targets(rows):
         ("numba_vs_mxnet_max_forward_large", "numba/mxnet", ("max", "forward", (32, 64, 112, 112), "k3s2p1", "NCHW"), "<=", 1.0),
         ("numba_vs_copy_max_forward_large", "numba/copy", ("max", "forward", (32, 64, 112, 112), "k3s2p1", "NCHW"), "<=", 2.0),
     ]
+    large = [row for row in rows if tuple(row["shape"]) == SHAPES[-1] and row["ratios"][f"auto/{PEER}"] is not None]
+    worst = max(large, key=lambda row: row["ratios"][f"auto/{PEER}"]) if large else None
+    at = (worst["op"], worst["direction"], SHAPES[-1], worst["config"], worst["layout"]) if worst else ("max", "forward", SHAPES[-1], "k3s2p1", "NCHW")
+    wanted.append(("auto_vs_peer_worst_large", f"auto/{PEER}", at, "<=", 1.0))
     result = {}
     for key, ratio, where, comparison, threshold in wanted:
         row = find_row(rows, *where)
         value = None if row is None else row["ratios"][ratio]
         passed = None if value is None else (value <= threshold if comparison == "<=" else value >= threshold)
         op, direction, shape, config, layout = where
+        description = f"{ratio} time, {op} pooling {direction}, {layout} float32 {shape} {config}"
+        if key == "auto_vs_peer_worst_large":
+            description = f"worst auto/peer time (peer: the faster of torch and MXNet) of the {len(large)} cases of {shape}, at {op} {direction} {layout} {config}"
         result[key] = {
-            "description": f"{ratio} time, {op} pooling {direction}, {layout} float32 {shape} {config}",
+            "description": description,
             "ratio": ratio,
             "row": {"op": op, "direction": direction, "shape": list(shape), "config": config, "layout": layout},
             "comparison": comparison,
@@ -479,6 +606,8 @@ def main(argv=None):
             rows.append(run_case(case, budget, mxnet_pool, has_mxnet))
             say(table_row(rows[-1]))
     goals = targets(rows)
+    memory = memory_rows([case for case in make_cases(shapes) if case["shape"] == shapes[-1]])
+    small = small_input_us()
     results = {
         "benchmark": "poolkit CPU pooling: naive, numpy and numba backends against torch and MXNet",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -489,20 +618,33 @@ def main(argv=None):
         "ratios": [f"{a}/{b}" for a, b in RATIOS],
         "rows": rows,
         "targets": goals,
+        "memory": memory,
+        "small_input_us": {"shape": list(SMALL_SHAPE), "config": "k3s2p1", "backend": "auto", "target_us": SMALL_TARGET_US, **small},
         "total_seconds": round(time.perf_counter() - started, 1),
         # Another busy process skews every number; a high load average is a hint of one.
         "load_average": {"start": load_start, "end": load_average()},
     }
     say()
+    say(f"Peak memory in MB on {'x'.join(map(str, shapes[-1]))} (resident set's growth during one call, result included):")
+    for item in memory:
+        peaks = item["peak_extra_mb"]
+        say(f"  {item['case']:<40} auto {format_mb(peaks['auto'])}  torch {format_mb(peaks['torch'])}  (result {item['result_mb']:.2f})")
+    say()
     say("Acceptance numbers (measured in this run):")
     for goal in goals.values():
         value = "not measured" if goal["value"] is None else f"{goal['value']:.2f}"
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[goal["pass"]]
-        say(f"  {goal['description']}: {value} (target {goal['comparison']} {goal['threshold']:g}) {verdict}")
+        if goal is not goals["auto_vs_peer_worst_large"]:
+            say(f"  {goal['description']}: {value} (target {goal['comparison']} {goal['threshold']:g}) {verdict}")
+    print(f"(writing {args.out} and {args.out.with_suffix('.txt').name}; {results['total_seconds']} s, load average {results['load_average']['end']})")
+    fast = all(value <= SMALL_TARGET_US for value in small.values())
+    say(f"  small input {SMALL_SHAPE} forward, auto: max {small['max']:.1f} us, avg {small['avg']:.1f} us per call (target <= {SMALL_TARGET_US:g}) {'PASS' if fast else 'FAIL'}")
+    goal = goals["auto_vs_peer_worst_large"]
+    value = "not measured" if goal["value"] is None else f"{goal['value']:.2f}"
+    say(f"  {goal['description']}: {value} (target <= 1) {({True: 'PASS', False: 'FAIL', None: 'n/a'})[goal['pass']]}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     args.out.with_suffix(".txt").write_text("\n".join(report) + "\n")
-    print(f"\nwrote {args.out} and {args.out.with_suffix('.txt').name} in {results['total_seconds']} s")
 
 if __name__ == "__main__":
     main()
