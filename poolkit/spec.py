@@ -194,27 +194,27 @@ def make_window(
     fits_kernel = bool(fits_kernel)
     if type(ceil_mode) is bool and _plain(kernel_size) and _plain(stride) and _plain(padding) and _plain(dilation) and _plain(in_size):
         return _cached_window(in_size, kernel_size, stride, padding, dilation, ceil_mode, fits_kernel)
-    dims = len(in_size)
+    kernel, strides, paddings, dilations = _normalised(len(in_size), kernel_size, stride, padding, dilation, ceil_mode)
+    if not _plain(in_size):
+        return _window(in_size, kernel, strides, paddings, dilations, bool(ceil_mode), fits_kernel)
+    return _cached_window(in_size, kernel, strides, paddings, dilations, bool(ceil_mode), fits_kernel)
+
+
+def _normalised(dims: int, kernel_size: object, stride: object, padding: object, dilation: object, ceil_mode: object) -> tuple[tuple[int, ...], ...]:
+    """The parameters as tuples of ``dims`` ints (stride defaulting to the kernel), checked in this order."""
     kernel = as_tuple("kernel_size", kernel_size, dims)
     empty_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
     strides = kernel if empty_stride else as_tuple("stride", stride, dims)
     paddings = as_tuple("padding", padding, dims)
     dilations = as_tuple("dilation", dilation, dims)
     check_bool("ceil_mode", ceil_mode)
-    if not _plain(in_size):
-        return _window(in_size, kernel, strides, paddings, dilations, bool(ceil_mode), fits_kernel)
-    return _cached_window(in_size, kernel, strides, paddings, dilations, bool(ceil_mode), fits_kernel)
+    return kernel, strides, paddings, dilations
 
 
 def _window(in_size: tuple[int, ...], kernel_size: object, stride: object, padding: object, dilation: object, ceil_mode: object, fits_kernel: bool) -> Window:
     """:func:`make_window`'s checks and geometry, uncached."""
     dims = len(in_size)
-    kernel = as_tuple("kernel_size", kernel_size, dims)
-    empty_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
-    stride = kernel if empty_stride else as_tuple("stride", stride, dims)
-    padding = as_tuple("padding", padding, dims)
-    dilation = as_tuple("dilation", dilation, dims)
-    check_bool("ceil_mode", ceil_mode)
+    kernel, stride, padding, dilation = _normalised(dims, kernel_size, stride, padding, dilation, ceil_mode)
     _check_geometry(kernel, stride, padding, dilation)
     _require(
         not fits_kernel or all(i >= k for i, k in zip(in_size, kernel)),
