@@ -113,6 +113,20 @@ def test_average_forward_and_backward_match_numpy_bit_for_bit_and_torch(dims, ca
     both(pk("sum_pool", dims), xu, kernel, stride, pad, ceil, layout=layout)
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_a_window_of_negative_zeros_averages_to_positive_zero_as_numpy_and_torch_give(layout):
+    # The kernels start a window's sum from its first tap plus 0.0, not from that tap itself.
+    x = np.full((1, 3, 4, 4), -0.0, np.float32)
+    x[..., 3] = -1.0
+    xu = user(x, layout)
+    for k, s, p in [(2, 2, 0), (3, 2, 1)]:
+        ours = nchw(poolkit.avg_pool2d(xu, k, s, p, layout=layout, backend="numba"), layout)
+        theirs = F.avg_pool2d(torch.tensor(x), k, s, p).numpy()
+        exact(ours, theirs)
+        np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
+        np.testing.assert_array_equal(np.signbit(ours), np.signbit(nchw(poolkit.avg_pool2d(xu, k, s, p, layout=layout, backend="numpy"), layout)))
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("dtype", [np.float16, np.float64, np.int32])
 def test_other_dtypes_match_numpy_bit_for_bit(dtype, channels_last):
@@ -186,6 +200,20 @@ def test_scatter_add_sums_repeated_indices_like_add_at(module, dtype):
     as_last = np.ascontiguousarray(np.moveaxis(values, 1, -1))
     where_last = np.ascontiguousarray(np.moveaxis(indices, 1, -1))
     exact(module.scatter_add(np.moveaxis(as_last, -1, 1), np.moveaxis(where_last, -1, 1), plane_shape), got)
+
+
+def test_channels_last_scatter_add_splits_many_channels_of_a_large_plane_into_blocks():
+    # A plane this large splits 20 channels into blocks (their sums stay within their cap),
+    # the last one narrower; 3 samples. Each block must add its own channels only.
+    rng = np.random.default_rng(8)
+    plane_shape = (200, 201)
+    assert 20 % numba_._scatter_block(3, 20, plane_shape) != 0
+    values = rng.standard_normal((3, 60, 61, 20)).astype(np.float32)
+    indices = rng.integers(-1, 200 * 201, size=values.shape).astype(np.int64)
+    as_view = lambda a: np.moveaxis(a, -1, 1)  # the (N, C, H, W) view a channels-last call passes
+    got = numba_.scatter_add(as_view(values), as_view(indices), plane_shape)
+    exact(got, add_at(np.ascontiguousarray(as_view(values)), np.ascontiguousarray(as_view(indices)), plane_shape))
+    assert np.moveaxis(got, 1, -1).flags.c_contiguous  # written channels last, as it came
 
 
 @pytest.mark.parametrize("dims, case", CASES)
