@@ -31,6 +31,43 @@ def _random(rng, *shape):
     return rng.standard_normal(shape)
 
 
+# --- what a wrong output element depends on (shown with it) ---------------------
+
+
+def _window(index, shape, pool_size, stride=None, padding=(0, 0)):
+    """The region of an input of ``shape`` that the output element at ``index``
+    pools: its leading indices, then the window on the last two axes (the padding
+    cut off). The stride defaults to the window."""
+    *lead, i, j = index
+    stride = tuple(pool_size) if stride is None else tuple(stride)
+    rows, cols = ((slice(max(o * s - p, 0), min(o * s - p + k, n))) for o, n, k, s, p in zip((i, j), shape[-2:], pool_size, stride, padding))
+    return (*lead, rows, cols)
+
+
+def _reads_window(index, X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    return [("X", X, _window(index, X.shape, pool_size, stride, padding))]
+
+
+def _reads_unpadded(index, X, pool_size, stride=None, mode="max"):
+    return [("X", X, _window(index, X.shape, pool_size, stride))]
+
+
+def _reads_gradient(index, dY, X, pool_size, stride=None):
+    """What an element of the input's gradient depends on: the windows that hold it,
+    their part of dY and of X (or, in no window, the element itself)."""
+    *lead, r, c = index
+    stride = tuple(pool_size) if stride is None else tuple(stride)
+    spans = []
+    for e, k, s, out in zip((r, c), pool_size, stride, dY.shape[-2:]):
+        first, last = max(-(-(e - k + 1) // s), 0), min(e // s, out - 1)  # the windows o with o*s <= e < o*s + k
+        spans.append((first, last, s, k))
+    if any(first > last for first, last, _, _ in spans):
+        return [("X", X, tuple(index))]
+    dy = tuple(slice(first, last + 1) for first, last, _, _ in spans)
+    x = tuple(slice(first * s, last * s + k) for first, last, s, k in spans)
+    return [("dY", dY, (*lead, *dy)), ("X", X, (*lead, *x))]
+
+
 # --- pool2d: the lecture's loop (stride 1, no padding, one channel) ------------
 
 _LECTURE_X = np.arange(9.0).reshape(3, 3)
@@ -67,11 +104,14 @@ def _pool2d_question(mode, other):
         reference=_lecture_pool2d,
         visible=visible,
         hidden=hidden,
+        # The off-by-one first: on the lecture's 3x3 input a window that moves by its
+        # own size gives the same single output, and a loop one short is likelier.
         mistakes={
+            "the loop stops one window short: n - p + 1 windows fit along an axis of n elements, not n - p": lambda X, p, mode: _lecture_pool2d(X, p, mode)[:-1, :-1],
             "the window moves by its own size; in this exercise it moves by one element (stride 1)": lambda X, p, mode: _lecture_pool2d(X, p, mode, stride=tuple(p)),
             f"computing {other} pooling where mode={mode!r} asks for {mode}": lambda X, p, mode: _lecture_pool2d(X, p, other),
-            "the output misses the last row and column: there are n - p + 1 window positions, not n - p": lambda X, p, mode: _lecture_pool2d(X, p, mode)[:-1, :-1],
         },
+        reads=lambda index, X, p, mode: [("X", X, _window(index, X.shape, p, (1, 1)))],
     )
 
 
@@ -208,6 +248,7 @@ def _padded_question(mode):
             case("a random 5x4 input, (5, 2) window, padding (2, 0), stride (1, 2)", _random(rng, 5, 4), (5, 2), padding=(2, 0), stride=(1, 2)),
         ),
         mistakes=_POOL_MISTAKES,
+        reads=_reads_window,
     )
 
 
@@ -248,7 +289,7 @@ def _spread(rng, C, H, W):
 
 
 def _channels_question(key, visible, hidden):
-    return Question(key=key, function="pool2d_multi", points=3, reference=_pool, visible=visible, hidden=hidden, mistakes=_CHANNEL_MISTAKES)
+    return Question(key=key, function="pool2d_multi", points=3, reference=_pool, visible=visible, hidden=hidden, mistakes=_CHANNEL_MISTAKES, reads=_reads_window)
 
 
 _CHANNELS_CHW = _channels_question(
@@ -307,6 +348,11 @@ def _binned_avg(bins):
     return pool
 
 
+def _bins(index, sizes, output_size):
+    """The adaptive bins of output ``index`` (two ints): floor(i*n/m) to ceil((i+1)*n/m) on each axis."""
+    return tuple(slice(i * n // m, -(-(i + 1) * n // m)) for i, n, m in zip(index, sizes, output_size))
+
+
 def _fixed_window_bins(n, m):
     stride = n // m
     return [(i * stride, i * stride + n - (m - 1) * stride) for i in range(m)]
@@ -336,6 +382,7 @@ _GLOBAL_AVG = Question(
         "the sum, not the mean": lambda X: X.sum(axis=(2, 3), keepdims=True),
         "the maximum, not the mean": lambda X: X.max(axis=(2, 3), keepdims=True),
     },
+    reads=lambda index, X: [("X", X, tuple(index[:2]))],
 )
 
 _ADAPTIVE_AVG = Question(
@@ -361,6 +408,7 @@ _ADAPTIVE_AVG = Question(
         "output_size read as (width, height); it is (height, width)": lambda X, output_size: _adaptive_avg(X, tuple(output_size)[::-1]),
         "the output is transposed (its last two axes swapped)": lambda X, output_size: _adaptive_avg(X, output_size).swapaxes(-2, -1),
     },
+    reads=lambda index, X, output_size: [("X", X, (*index[:-2], *_bins(index[-2:], X.shape[-2:], output_size)))],
 )
 
 
@@ -439,9 +487,42 @@ _X3 = np.array([[0, 1, 2], [3, 9, 4], [5, 6, 7]], dtype=float)  # chapter 5's ov
 _G4 = np.array([[1.0, 2.0], [3.0, 4.0]])
 
 
-def _vector_question(key, function, points, reference, visible, hidden, mistakes, timed):
+def _offset_overwrite(mode):
+    """The backward pass as the exercise's loop over the window's offsets, but writing
+    each offset's slice of dX with ``=``: where windows overlap, a later offset
+    overwrites what an earlier one sent to the same element."""
+
+    def backward(dY, X, pool_size, stride=None):
+        (kh, kw), (sh, sw) = pool_size, pool_size if stride is None else stride
+        oh, ow = dY.shape[-2:]
+        dX, Y, taken = np.zeros(X.shape), _vectorized(X, pool_size, stride), np.zeros(dY.shape)
+        for a in range(kh):
+            for b in range(kw):
+                tap = (..., slice(a, a + sh * (oh - 1) + 1, sh), slice(b, b + sw * (ow - 1) + 1, sw))
+                if mode == "max":
+                    hit = (X[tap] == Y) * (1 - taken)
+                    dX[tap] = dY * hit
+                    taken = taken + hit
+                else:
+                    dX[tap] = dY / (kh * kw)
+        return dX
+
+    return backward
+
+
+def _vector_question(key, function, points, reference, visible, hidden, mistakes, timed, reads):
     return Question(
-        key=key, function=function, points=points, reference=reference, visible=visible, hidden=hidden, mistakes=mistakes, line_budget=_VECTOR_LINES, timed=timed, time_budget=_VECTOR_SECONDS
+        key=key,
+        function=function,
+        points=points,
+        reference=reference,
+        visible=visible,
+        hidden=hidden,
+        mistakes=mistakes,
+        line_budget=_VECTOR_LINES,
+        timed=timed,
+        time_budget=_VECTOR_SECONDS,
+        reads=reads,
     )
 
 
@@ -476,9 +557,10 @@ _VECTORIZED = _vector_question(
     mistakes={
         "the stride defaults to 1; when stride is None it is the window's size (pool_size)": lambda X, p, stride=None, mode="max": _vectorized(X, p, (1, 1) if stride is None else stride, mode),
         "max and average pooling swapped (check mode)": lambda X, p, stride=None, mode="max": _vectorized(X, p, stride, "avg" if mode == "max" else "max"),
-        "the last window along each axis is missing: there are (n - k) // s + 1 windows": lambda X, p, stride=None, mode="max": _vectorized(X, p, stride, mode)[..., :-1, :-1],
+        "one window short along each axis: (n - k) // s + 1 windows fit along an axis of n elements": lambda X, p, stride=None, mode="max": _vectorized(X, p, stride, mode)[..., :-1, :-1],
         "pool_size or stride read as (width, height); they are (height, width)": lambda X, p, stride=None, mode="max": _vectorized(X, tuple(p)[::-1], None if stride is None else tuple(stride)[::-1], mode),
     },
+    reads=_reads_unpadded,
 )
 
 _MAX_BACKWARD = _vector_question(
@@ -500,10 +582,12 @@ _MAX_BACKWARD = _vector_question(
     mistakes={
         "ties: every maximum of a window got the gradient; only the first, in row-major order, does": _window_loop_backward(lambda w: (w == w.max()).astype(float)),
         "ties: the last maximum got the gradient; the first, in row-major order, does": _window_loop_backward(_last_max),
+        "each offset's slice of dX was assigned with =, so a later offset overwrote the gradient an earlier one sent to the same element: add with +=, an element that is the maximum of several windows gets their sum": _offset_overwrite("max"),
         "overlapping windows overwrote each other's gradient; an element that is the maximum of several windows gets their sum": _window_loop_backward(_first_max, add=False),
         "the gradient was shared out over the window, as for average pooling; max pooling sends it all to the maximum": _avg_backward,
         "the stride defaults to 1; when stride is None it is the window's size (pool_size)": _backward_stride_one(_window_loop_backward(_first_max)),
     },
+    reads=_reads_gradient,
 )
 
 _AVG_BACKWARD = _vector_question(
@@ -524,10 +608,12 @@ _AVG_BACKWARD = _vector_question(
     timed=lambda rng: _gradient_case(rng, "a random (2, 1536, 1536) input, 2x2 window: 589,824 window positions", _TIMED_SHAPE, (2, 2)),
     mistakes={
         "the shares are not divided by the window's size: each element of a window gets dY / (kh * kw)": lambda dY, X, p, stride=None: _avg_backward(dY, X, p, stride) * (p[0] * p[1]),
+        "each offset's slice of dX was assigned with =, so a later offset overwrote the shares an earlier one gave the same element: add with +=, an element in several windows gets all their shares": _offset_overwrite("avg"),
         "overlapping windows overwrote each other's shares; an element in several windows gets their sum": _window_loop_backward(_share, add=False),
         "the whole gradient went to one element of the window, as for max pooling; average pooling shares it out": _max_backward,
         "the stride defaults to 1; when stride is None it is the window's size (pool_size)": _backward_stride_one(_window_loop_backward(_share)),
     },
+    reads=_reads_gradient,
 )
 
 
@@ -573,6 +659,7 @@ def _cuda_question(mode, points, hidden):
         ),
         hidden=hidden,
         mistakes=_cuda_mistakes(mode),
+        reads=_reads_unpadded,
     )
 
 

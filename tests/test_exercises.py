@@ -7,12 +7,18 @@ release in ``exercises/`` that ``make release`` generates from them.
 - the sources, executed in PyTorch and in MXNet, earn every test cell's points,
   and the unmodified release earns none (without an error in the cells before);
 - the questions recognise the mistakes they name, and the vectorize questions
-  reject a loop over every output element.
+  reject a loop over every output element;
+- what a student reads: an off-by-one output size named as such, a wrong value
+  rounded with the part of the input it depends on, a scalar as "the value", a
+  loop blamed on the function that has it, and ``poolkit check``'s report clear
+  of the kernel's stderr.
 """
 
+import ast
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -322,7 +328,10 @@ def test_vectorize_passes_a_loop_over_offsets_and_fails_a_loop_over_outputs():
     outcomes = grading.run("vectorized_pool2d", per_pixel, "pytorch") + grading.run("vectorized_pool2d", per_pixel, "pytorch", hidden=True)
     assert outcomes[0].passed, "the lecture's 4 outputs are few enough for any loop"
     for outcome in outcomes[1:]:
-        assert not outcome.passed and re.match(r"ran \d+ lines of Python for this case \(at most \d+\): loop over the window's offsets", outcome.message), outcome.message
+        # The loop is in _loop_pool, which the graded function calls: the message names it.
+        assert not outcome.passed and re.match(
+            r"ran \d+ lines of Python for this case \(at most \d+\), \d+ of them in _loop_pool, which pool2d_vectorized calls: loop over the window's offsets in _loop_pool", outcome.message
+        ), outcome.message
 
 
 def test_the_backward_questions_recognise_ties_and_missing_divisions():
@@ -353,3 +362,153 @@ def test_the_backward_questions_recognise_ties_and_missing_divisions():
 def test_the_cuda_questions_recognise_a_maximum_that_starts_at_zero():
     _reports("cuda_max", lambda X, pool_size, stride=None: np.maximum(_offset_pool(X, pool_size, stride), 0), _cause("cuda_max", "started at 0"), hidden=True)
     _reports("cuda_avg", lambda X, pool_size, stride=None: _offset_pool(X, pool_size, stride, "avg") * pool_size[0] * pool_size[1], _cause("cuda_avg", "not divided"))
+
+
+# --- what a student reads -----------------------------------------------------------
+
+
+def test_an_output_one_window_short_is_an_off_by_one_with_both_shapes():
+    def short(X, pool_size, mode="max"):  # the lecture's loop, with n - p windows where n - p + 1 fit
+        X = np.asarray(X)
+        (p_h, p_w), Y = pool_size, np.zeros((X.shape[0] - pool_size[0], X.shape[1] - pool_size[1]))
+        for i, j in np.ndindex(*Y.shape):
+            Y[i, j] = X[i : i + p_h, j : j + p_w].max()
+        return Y
+
+    messages = _reports("pool2d_max", short, _cause("pool2d_max", "one window short"))
+    # The lecture's 3x3 input gives one output either way; a window moving by its own size is not the likelier cause.
+    assert messages[0].startswith("wrong shape: expected (2, 2), got (1, 1): one row and one column too few, an off-by-one in the output size. Likely cause:"), messages[0]
+    assert not any("moves by its own size" in message for message in messages), messages
+    assert grading.difference(np.zeros((2, 3, 3)), np.zeros((2, 3, 4))) == "wrong shape: expected (2, 3, 3), got (2, 3, 4): one column too many, an off-by-one in the output size"
+    assert grading.difference(np.zeros((2, 3, 3)), np.zeros((1, 3, 3))) == "wrong shape: expected (2, 3, 3), got (1, 3, 3)", "the channels are no output size"
+
+
+def _overwriting_backward(mode):
+    """The exercise's loop over the offsets, with the natural mistake: ``=`` where ``+=`` is needed."""
+
+    def backward(dY, X, pool_size, stride=None):
+        dY, X = np.asarray(dY), np.asarray(X)
+        (k_h, k_w), (s_h, s_w) = pool_size, stride or pool_size
+        Y, dX, taken = _offset_pool(X, pool_size, stride), np.zeros(X.shape), np.zeros(dY.shape)
+        for a in range(k_h):
+            for b in range(k_w):
+                rows, cols = slice(a, a + s_h * (dY.shape[-2] - 1) + 1, s_h), slice(b, b + s_w * (dY.shape[-1] - 1) + 1, s_w)
+                if mode == "max":
+                    hit = (X[..., rows, cols] == Y) * (1 - taken)
+                    dX[..., rows, cols] = dY * hit
+                    taken = taken + hit
+                else:
+                    dX[..., rows, cols] = dY / (k_h * k_w)
+        return dX
+
+    return backward
+
+
+@pytest.mark.parametrize("key, mode", [("max_backward", "max"), ("avg_backward", "avg")])
+def test_the_backward_questions_recognise_a_gradient_slice_overwritten_per_offset(key, mode):
+    messages = _reports(key, _overwriting_backward(mode), _cause(key, "assigned with ="))
+    # The overlapping visible case (3x3, stride 1) is small: the windows of dY and X the wrong element is in are shown.
+    assert any(re.search(r"; it depends on dY(\[[0-9:, ]+\] \(dY is 2x2\))? = \[\[.*\]\] and X(\[[0-9:, ]+\] \(X is 3x3\))? = \[\[", message) for message in messages), messages
+
+
+def test_a_loop_over_the_outputs_is_blamed_on_the_function_that_has_it():
+    """A backward pass that loops over the offsets, calling a forward that loops over every output."""
+    namespace = {"np": np}
+    source = (
+        "def pool2d_vectorized(X, pool_size, stride=None):\n"
+        "    X = np.asarray(X)\n"
+        "    (k_h, k_w), (s_h, s_w) = pool_size, stride or pool_size\n"
+        "    Y = np.zeros(X.shape[:-2] + ((X.shape[-2] - k_h) // s_h + 1, (X.shape[-1] - k_w) // s_w + 1))\n"
+        "    for i in range(Y.shape[-2]):\n"
+        "        for j in range(Y.shape[-1]):\n"
+        "            Y[..., i, j] = X[..., i * s_h : i * s_h + k_h, j * s_w : j * s_w + k_w].max(axis=(-2, -1))\n"
+        "    return Y\n"
+        "def max_pool2d_backward(dY, X, pool_size, stride=None):\n"
+        "    dY, X = np.asarray(dY), np.asarray(X)\n"
+        "    (k_h, k_w), (s_h, s_w) = pool_size, stride or pool_size\n"
+        "    Y, dX, taken = pool2d_vectorized(X, pool_size, stride), np.zeros(X.shape), np.zeros(dY.shape)\n"
+        "    for a in range(k_h):\n"
+        "        for b in range(k_w):\n"
+        "            rows, cols = slice(a, a + s_h * (dY.shape[-2] - 1) + 1, s_h), slice(b, b + s_w * (dY.shape[-1] - 1) + 1, s_w)\n"
+        "            hit = (X[..., rows, cols] == Y) * (1 - taken)\n"
+        "            dX[..., rows, cols] += dY * hit\n"
+        "            taken = taken + hit\n"
+        "    return dX\n"
+    )
+    exec(compile(source, "<cell 8>", "exec"), namespace)  # top-level functions, as a notebook's cells define them
+    outcomes = grading.run("max_backward", namespace["max_pool2d_backward"], "pytorch")
+    assert [outcome.passed for outcome in outcomes] == [True, True, False], [outcome.message for outcome in outcomes]
+    assert re.fullmatch(
+        r"ran (\d+) lines of Python for this case \(at most 200\), (\d+) of them in pool2d_vectorized, which max_pool2d_backward calls: "
+        r"loop over the window's offsets in pool2d_vectorized, not over every output element",
+        outcomes[2].message,
+    ), outcomes[2].message
+    # A loop in the graded function itself is reported without naming another.
+    loops = grading.run("vectorized_pool2d", namespace["pool2d_vectorized"], "pytorch")[1].message
+    assert re.fullmatch(r"ran \d+ lines of Python for this case \(at most 200\): loop over the window's offsets, not over every output element", loops), loops
+
+
+def _significant(text):
+    return len(text.lstrip("-").replace(".", "").lstrip("0").split("e")[0])
+
+
+def test_a_wrong_value_is_rounded_and_shown_with_the_part_of_the_input_it_depends_on():
+    halved = lambda X, pool_size, mode="max": _loop_pool(X, pool_size, stride=(1, 1), mode=mode) / 2  # noqa: E731
+    question, outcomes = QUESTIONS["pool2d_avg"], grading.run("pool2d_avg", halved, "pytorch")
+    (case, outcome), = [(case, outcome) for case, outcome in zip(question.visible, outcomes) if case.args[0].shape == (4, 5)]
+    match = re.fullmatch(r"first wrong element at \[0, 0\]: expected (\S+), got (\S+); it depends on X\[0:2, 0:3\] \(X is 4x5\) = (\[\[.*\]\])", outcome.message)
+    assert match, outcome.message
+    X = case.args[0]
+    expected, got, window = float(match[1]), float(match[2]), np.array(ast.literal_eval(match[3]))
+    assert expected == pytest.approx(X[0:2, 0:3].mean(), rel=1e-3) and got == pytest.approx(expected / 2, rel=1e-3)
+    assert np.allclose(window, X[0:2, 0:3], rtol=1e-3) and max(map(_significant, [match[1], match[2]])) <= 4, outcome.message
+    # Two values that agree in 4 digits get as many as tell them apart.
+    assert grading.difference(np.array([1.00004]), np.array([1.00051]), rtol=1e-5, atol=0) == "first wrong element at [0]: expected 1, got 1.001"
+    assert grading.difference(np.array([1.000004]), np.array([1.000051]), rtol=1e-7, atol=0) == "first wrong element at [0]: expected 1, got 1.0001"
+
+
+def test_a_wrong_number_is_the_value_not_an_element_at_empty_brackets():
+    messages = [outcome.message for outcome in grading.run("output_size", lambda n, k, padding=0, stride=None, dilation=1: 7, "pytorch")]
+    assert messages and all(message.startswith("wrong value: expected ") and ", got 7" in message for message in messages), messages
+    assert not any("[]" in message for message in messages), messages
+
+
+def test_poolkit_check_keeps_the_kernels_stderr_off_its_report(tmp_path):
+    """Whatever the kernel process writes to its stderr (IPKernelApp's notes, or a
+    library's C code) is kept apart from the report: the last line is the summary."""
+    release, source = _read(_release("pool2d")), _read(_source("pool2d"))
+    answers = {_nbgrader(cell)["grade_id"]: cell.source for cell in source.cells if _nbgrader(cell).get("solution")}
+    for cell in release.cells:
+        if _nbgrader(cell).get("solution"):
+            cell.source = answers[_nbgrader(cell)["grade_id"]]
+    release.cells.insert(2, nbformat.v4.new_code_cell('import os\nos.write(2, b"a note on the kernel\'s own stderr\\n")'))
+    path = tmp_path / "pool2d.ipynb"
+    nbformat.write(release, path)
+    env = dict(os.environ, POOLKIT_QUESTIONS=str(ROOT / "solutions" / "questions.py"))
+    result = subprocess.run([sys.executable, "-m", "poolkit.grader.cli", "check", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "pool2d.ipynb: 2 of 2 questions pass their visible tests (every visible case passes); hidden cases are graded later", result.stdout
+    assert lines[-3:-1] == ["  pool2d_max: 3 of 3 visible cases passed", "  pool2d_avg: 3 of 3 visible cases passed"], result.stdout
+    assert "IPKernelApp" not in result.stdout, result.stdout
+    assert lines[:2] == ["the kernel wrote to its stderr (not part of the tests):", "  a note on the kernel's own stderr"], result.stdout
+
+
+@pytest.mark.parametrize("key", [key for key, question in QUESTIONS.items() if question.reads])
+def test_the_part_of_the_input_shown_with_a_wrong_element_is_all_it_depends_on(key):
+    """Changing every input element outside the part shown leaves the element's right answer as it was."""
+    question, rng = QUESTIONS[key], np.random.default_rng(1)
+    for case in question.visible + question.hidden_cases(np.random.default_rng(0)):
+        expected = grading.to_numpy(question.reference(*case.args, **case.kwargs))
+        picks = {(0,) * expected.ndim, tuple(size - 1 for size in expected.shape)}
+        picks |= {tuple(int(rng.integers(size)) for size in expected.shape) for _ in range(3)}
+        for index in picks:
+            args = list(case.args)
+            for name, array, region in question.reads(index, *case.args, **case.kwargs):
+                (position,) = [position for position, arg in enumerate(case.args) if arg is array]
+                inside = np.zeros(array.shape, bool)
+                inside[region] = True
+                assert inside.any(), f"{key}, {case.label}: {name}{region} is empty"
+                args[position] = np.where(inside, array, rng.standard_normal(array.shape) * 10 + 5)
+            changed = grading.to_numpy(question.reference(*args, **case.kwargs))
+            assert np.isclose(changed[index], expected[index]), f"{key}, {case.label}: the element at {index} depends on more than is shown"

@@ -6,7 +6,7 @@ Every exercise question is a :class:`Question` in the course's
 ``solutions/questions.py`` (:mod:`poolkit.grader.course` finds it), keyed by
 the nbgrader ``grade_id`` of its test cell. A test cell calls
 :func:`check` once for the visible cases and once (between nbgrader's hidden
-test markers) for the hidden ones, and ends with the points earned, which
+test markers) for the hidden ones, and ends with the :class:`Score`, which
 nbgrader reads as the cell's partial credit::
 
     score = check("pool2d_max", pool2d, FRAMEWORK)
@@ -15,11 +15,16 @@ nbgrader reads as the cell's partial credit::
     ### END HIDDEN TESTS
     score
 
-A question's points are shared equally by its cases. What a case reports when
-it fails: the wrong shape (expected vs got), the first wrong element (its index
-and both values), a likely cause where the answer matches a known mistake, an
-exception with the line of the student's own code that raised it, or the use of
-a framework's (or poolkit's) own pooling where the exercise is to write it.
+A question's points are shared equally by its cases. The release holds the
+visible check only, so a notebook in the student's hands shows the question's
+full points once every visible case passes (nbgrader's Validate then reports no
+failure), and the sum of both parts in the grader's copy of the cell. What a
+case reports when it fails: the wrong shape (expected vs got, and whether it is
+off by one), the first wrong element (its index, both values, and the part of
+the input it depends on), a likely cause where the answer matches a known
+mistake, an exception with the line of the student's own code that raised it,
+or the use of a framework's (or poolkit's) own pooling where the exercise is to
+write it.
 
 The same two steps run out of the student's process when an instructor grades
 (:mod:`poolkit.grader.autograde`): :func:`call_case` in a sandboxed process that holds
@@ -29,18 +34,19 @@ Examples
 --------
 >>> import numpy as np
 >>> judge(Question("q", "f", 1, lambda x: x * 2, (Case("", (np.ones(2),)),)), Case("twos", (np.ones(2),)), np.array([2.0, 3.0]), None).message
-'first wrong element at [1]: expected 2.0, got 3.0'
+'first wrong element at [1]: expected 2, got 3'
 """
 
 import contextlib
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
 
 import numpy as np
 
-from .rerun import FRAMEWORKS, counting_lines, describe, to_framework, to_numpy
+from .rerun import FRAMEWORKS, describe, to_framework, to_numpy
 from .rerun import LOCKED_OUT as FORBIDDEN_POOLING
 
 # poolkit's own code (the library and the grader) is never the student's.
@@ -98,6 +104,12 @@ class Question:
         failing it (too slow or wrong) fails every case of the question.
     rtol, atol : float
         The tolerance of the comparison (NaN matches NaN).
+    reads : callable, optional
+        ``reads(index, *args, **kwargs)``: what the output element at ``index``
+        depends on, as a list of ``(name, array, region)``: an input array of the
+        case under the name of the student's parameter, and the index (ints and
+        slices) of the part of it that element is computed from. A wrong element
+        is reported with that part of the input.
     """
 
     key: str
@@ -113,6 +125,7 @@ class Question:
     time_budget: float = 2.0
     rtol: float = 1e-5
     atol: float = 1e-6
+    reads: Optional[Callable[..., list]] = None
 
     def hidden_cases(self, rng: Optional[np.random.Generator] = None) -> tuple:
         """The hidden cases drawn from ``rng`` (default: a generator seeded from the OS's entropy)."""
@@ -129,6 +142,92 @@ class Question:
     @property
     def points_per_case(self):
         return self.points / (len(self.visible) + self.hidden_count)
+
+
+class Score(float):
+    """What :func:`check` returns: the number nbgrader reads as a test cell's
+    partial credit, which says in words (in Jupyter) what it counts.
+
+    nbgrader takes a test cell's result as the points it earned, and its
+    Validate reports any result below the cell's points as a failure. The
+    student's notebook runs the visible cases only, which hold part of the
+    points, so the visible part counts as the question's full points once every
+    visible case passes, and as the points its cases earned otherwise. Adding
+    another part of the same question (the grader's copy of the cell adds the
+    hidden part) gives the points earned on all the cases counted.
+
+    It is never a grade: ``poolkit grade`` scores each question from its own
+    re-run of the student's code (:mod:`poolkit.grader.autograde`).
+
+    Parameters
+    ----------
+    key : str
+        The question.
+    points : float
+        The question's points.
+    earned : float
+        The points its cases earned (each case a share of ``points``).
+    passed, cases : int
+        How many cases passed, of how many.
+    kinds : frozenset of str
+        The parts counted: ``"visible"``, ``"hidden"`` or both.
+    hidden_count : int
+        How many hidden cases the question has.
+
+    Examples
+    --------
+    >>> visible = Score("q", 3, 1.5, 3, 3, frozenset({"visible"}), 3)
+    >>> visible, visible + Score("q", 3, 1.0, 2, 3, frozenset({"hidden"}), 3)
+    (3.0, 2.5)
+    >>> print(visible.summary())
+    q: all 3 visible cases pass; its 3 hidden cases are graded later (the question has 3 points)
+    """
+
+    key: str
+    points: float
+    earned: float
+    passed: int
+    cases: int
+    kinds: frozenset
+    hidden_count: int
+
+    def __new__(cls, key, points, earned, passed, cases, kinds, hidden_count):
+        complete = kinds == frozenset({"visible"}) and passed == cases
+        score = super().__new__(cls, points if complete else earned)
+        score.key, score.points, score.earned = key, points, earned
+        score.passed, score.cases, score.kinds, score.hidden_count = passed, cases, frozenset(kinds), hidden_count
+        return score
+
+    def __add__(self, other):
+        if isinstance(other, Score) and other.key == self.key:
+            return Score(self.key, self.points, round(self.earned + other.earned, 6), self.passed + other.passed, self.cases + other.cases, self.kinds | other.kinds, self.hidden_count)
+        return float(self) + other
+
+    def __reduce__(self):
+        return Score, (self.key, self.points, self.earned, self.passed, self.cases, self.kinds, self.hidden_count)
+
+    def __repr__(self):
+        # nbgrader reads the result's plain text as a number.
+        return repr(float(self))
+
+    __str__ = __repr__
+
+    def summary(self):
+        """What the score counts, in a sentence."""
+        if self.kinds == frozenset({"visible"}):
+            later = f"its {_count(self.hidden_count, 'hidden case')} {'are' if self.hidden_count != 1 else 'is'} graded later" if self.hidden_count else "it has no hidden cases"
+            if self.passed == self.cases:
+                return f"{self.key}: all {_count(self.cases, 'visible case')} pass; {later} (the question has {self.points:g} points)"
+            return f"{self.key}: {self.passed} of {_count(self.cases, 'visible case')} pass ({self.earned:g} of the question's {self.points:g} points); {later}"
+        counted = "visible and hidden cases" if len(self.kinds) == 2 else f"{next(iter(self.kinds))} cases"
+        return f"{self.key}: {self.passed} of {self.cases} {counted} pass: {self.earned:g} of {self.points:g} points"
+
+    def _repr_markdown_(self):
+        return f"`{self.key}`{self.summary()[len(self.key):]}"
+
+
+def _count(number, noun):
+    return f"{number} {noun}{'s' if number != 1 else ''}"
 
 
 @dataclass
@@ -162,9 +261,49 @@ def check_framework(framework):
 # --- what is wrong with an answer ---------------------------------------------
 
 
-def _number(value):
-    value = value.item() if hasattr(value, "item") else value
-    return repr(value)
+def _numbers(*values):
+    """The numbers as text, with as few significant digits (at least 4) as tell them apart."""
+    items = [value.item() if hasattr(value, "item") else value for value in values]
+    if all(isinstance(item, (bool, int)) for item in items):
+        return [str(item) for item in items]
+    items = [float(item) for item in items]
+    for digits in range(4, 18):
+        texts = [f"{item:.{digits}g}" for item in items]
+        if len(set(texts)) == len(set(items)):
+            return texts
+    return [repr(item) for item in items]
+
+
+def _array_text(array):
+    """A small array on one line, its numbers to 4 significant digits."""
+    text = np.array2string(np.asarray(array), separator=", ", max_line_width=1 << 20, formatter={"float_kind": lambda value: f"{value:.4g}"}, threshold=1 << 20)
+    return " ".join(text.split())
+
+
+def _index_text(index):
+    parts = []
+    for item in index:
+        if isinstance(item, slice):
+            parts.append(f"{'' if item.start is None else item.start}:{'' if item.stop is None else item.stop}")
+        else:
+            parts.append(str(item))
+    return f"[{', '.join(parts)}]"
+
+
+def _shape_text(shape):
+    return "x".join(map(str, shape)) if shape else "a number"
+
+
+def _off_by_one(expected, got):
+    """How ``got``, a shape, is off by one from ``expected`` in its last two axes
+    (the output size of pooling): 'one row and one column too few', or None."""
+    if len(expected) != len(got) or expected[:-2] != got[:-2] or any(abs(a - b) > 1 for a, b in zip(expected, got)):
+        return None
+    names = ["element"] if len(got) == 1 else [*([""] * (len(got) - 2)), "row", "column"]
+    few = [name for name, a, b in zip(names, expected, got) if b == a - 1]
+    many = [name for name, a, b in zip(names, expected, got) if b == a + 1]
+    parts = [f"one {' and one '.join(group)} too {word}" for group, word in ((few, "few"), (many, "many")) if group]
+    return " and ".join(parts) if parts else None
 
 
 def difference(expected, got, rtol=1e-5, atol=1e-6):
@@ -173,9 +312,13 @@ def difference(expected, got, rtol=1e-5, atol=1e-6):
     Examples
     --------
     >>> difference(np.zeros((2, 2)), np.zeros((3, 3)))
-    'wrong shape: expected (2, 2), got (3, 3)'
+    'wrong shape: expected (2, 2), got (3, 3): one row and one column too many, an off-by-one in the output size'
     >>> difference(np.array([1.0, np.nan]), np.array([1.0, np.nan])) is None
     True
+    >>> difference(np.array(2), np.array(3))
+    'wrong value: expected 2, got 3'
+    >>> difference(np.array([0.4935741775627903]), np.array([0.09536174684762955]))
+    'first wrong element at [0]: expected 0.4936, got 0.09536'
     """
     if isinstance(expected, tuple) or isinstance(got, tuple):
         if not (isinstance(expected, tuple) and isinstance(got, tuple)) or len(expected) != len(got):
@@ -189,14 +332,46 @@ def difference(expected, got, rtol=1e-5, atol=1e-6):
     if got.dtype == object or got.dtype.kind not in "biuf":
         return f"wrong type: expected numbers, got {got.dtype} values"
     if got.shape != expected.shape:
-        return f"wrong shape: expected {expected.shape}, got {got.shape}"
-    want, have = expected.astype(np.float64), got.astype(np.float64)
-    close = np.isclose(have, want, rtol=rtol, atol=atol, equal_nan=True)
-    if close.all():
+        message = f"wrong shape: expected {expected.shape}, got {got.shape}"
+        off = _off_by_one(expected.shape, got.shape)
+        return f"{message}: {off}, an off-by-one in the output size" if off else message
+    index = first_wrong(expected, got, rtol, atol)
+    if index is None:
         return None
-    index = tuple(int(i) for i in np.argwhere(~close)[0])
-    where = f"[{', '.join(map(str, index))}]"
-    return f"first wrong element at {where}: expected {_number(expected[index])}, got {_number(got[index])}"
+    wanted, found = _numbers(expected[index], got[index])
+    if not index:
+        return f"wrong value: expected {wanted}, got {found}"
+    return f"first wrong element at {_index_text(index)}: expected {wanted}, got {found}"
+
+
+def first_wrong(expected, got, rtol=1e-5, atol=1e-6):
+    """The index of the first element of ``got`` that is not ``expected``'s, or None
+    (also where the two are not arrays of numbers of the same shape)."""
+    if not (isinstance(expected, np.ndarray) and isinstance(got, np.ndarray)) or got.shape != expected.shape or got.dtype.kind not in "biuf":
+        return None
+    close = np.isclose(got.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True)
+    return None if close.all() else tuple(int(i) for i in np.argwhere(~close)[0])
+
+
+#: The most elements of an input, or of the part of it a wrong element depends on, shown in a message.
+SHOWN_ELEMENTS = 25
+
+
+def _inputs_text(question, case, index):
+    """The part of the case's input that the wrong element at ``index`` depends on, as text."""
+    if question.reads is None:
+        return ""
+    parts = []
+    for name, array, region in question.reads(index, *case.args, **case.kwargs):
+        array = np.asarray(array)
+        part = array[region]
+        where = f"{name}{_index_text(region)}" if part.shape != array.shape else name
+        whole = f" ({name} is {_shape_text(array.shape)})" if part.shape != array.shape else ""
+        if part.size <= SHOWN_ELEMENTS:
+            parts.append(f"{where}{whole} = {_array_text(part)}")
+        else:
+            parts.append(f"{where}{whole}, {_shape_text(part.shape)} elements")
+    return f"; it depends on {' and '.join(parts)}" if parts else ""
 
 
 def _is_student_file(filename):
@@ -281,9 +456,52 @@ def _patch_mxnet(stack, used):
     stack.callback(setattr, layers._Pooling, "forward", forward)
 
 
+def _function_name(code):
+    """The student's function a code object belongs to: its own name, or that of
+    the function it is defined in (a comprehension, a nested helper)."""
+    return getattr(code, "co_qualname", code.co_name).split(".<locals>.")[0]
+
+
+@contextlib.contextmanager
 def _counting_lines():
-    """Count the lines of the student's own Python run inside the block."""
-    return counting_lines(lambda frame: _is_student_file(frame.f_code.co_filename) and not _in_library_module(frame.f_globals.get("__name__")))
+    """Count the lines of the student's own Python run inside the block, by function:
+    yields a Counter of lines per :func:`_function_name`.
+
+    Best effort, as :func:`poolkit.grader.rerun.counting_lines`: the student's code
+    can remove the tracer; the grader's own guard is time.
+    """
+    counts: Counter = Counter()
+    names: dict = {}  # code object -> its function's name, or None where it is not the student's
+
+    def trace(frame, event, arg):
+        code = frame.f_code
+        if code not in names:
+            own = _is_student_file(code.co_filename) and not _in_library_module(frame.f_globals.get("__name__"))
+            names[code] = _function_name(code) if own else None
+        if names[code] is None:
+            return None
+        if event == "line":
+            counts[names[code]] += 1
+        return trace
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        yield counts
+    finally:
+        sys.settrace(previous)
+
+
+def _too_many_lines(question, counts):
+    """The message for a case that ran more than the question's line budget, naming
+    the function that ran most of them where it is not the one graded (a backward
+    pass that calls a forward with a loop over the outputs)."""
+    total = sum(counts.values())
+    message = f"ran {total} lines of Python for this case (at most {question.line_budget})"
+    busiest, lines = counts.most_common(1)[0]
+    if busiest != question.function:
+        return f"{message}, {lines} of them in {busiest}, which {question.function} calls: loop over the window's offsets in {busiest}, not over every output element"
+    return f"{message}: loop over the window's offsets, not over every output element"
 
 
 def call_case(question, function, case, framework):
@@ -294,19 +512,19 @@ def call_case(question, function, case, framework):
     args = to_framework(case.args, framework)
     kwargs = {name: to_framework(value, framework) for name, value in case.kwargs.items()}
     with contextlib.ExitStack() as stack:
+        # nbgrader scores a test cell that writes to stderr 0: a warning of the
+        # student's code goes to stdout, as it costs nothing at grading either.
+        stack.enter_context(contextlib.redirect_stderr(sys.stdout))
         used = stack.enter_context(pooling_tripwire()) if question.forbid_pooling else []
-        lines = stack.enter_context(_counting_lines()) if question.line_budget else [0]
+        lines = stack.enter_context(_counting_lines()) if question.line_budget else Counter()
         try:
             result = function(*args, **kwargs)
         except Exception as error:  # the student's bug, reported; the grading goes on
             return None, describe_exception(error)
     if used:
         return None, f"used {used[0]}, {FORBIDDEN_POOLING}: not credited"
-    if question.line_budget and lines[0] > question.line_budget:
-        return None, (
-            f"ran {lines[0]} lines of Python for this case (at most {question.line_budget}): "
-            "loop over the window's offsets, not over every output element"
-        )
+    if question.line_budget and sum(lines.values()) > question.line_budget:
+        return None, _too_many_lines(question, lines)
     try:
         return to_numpy(result), None
     except Exception as error:
@@ -321,6 +539,9 @@ def judge(question, case, result, problem):
     message = difference(expected, result, question.rtol, question.atol)
     if message is None:
         return Outcome(case, True)
+    index = first_wrong(expected, result, question.rtol, question.atol)
+    if index:  # a wrong element (not a wrong shape, nor a wrong number, which has no input array)
+        message += _inputs_text(question, case, index)
     for cause, mistaken in question.mistakes.items():
         try:
             if difference(to_numpy(mistaken(*case.args, **case.kwargs)), result, question.rtol, question.atol) is None:
@@ -340,7 +561,7 @@ def run(key, function, framework="pytorch", hidden=False):
 
 def check(key, function, framework="pytorch", *, hidden=False):
     """Grade ``function`` on a question's visible (or hidden) cases, print a
-    report, and return the points earned on them.
+    report, and return the :class:`Score` for the test cell.
 
     Parameters
     ----------
@@ -355,9 +576,12 @@ def check(key, function, framework="pytorch", *, hidden=False):
 
     Returns
     -------
-    float
-        The points earned on these cases: the question's points times the
-        share of all its cases (visible and hidden) that passed here.
+    Score
+        A number: the points earned on these cases (the question's points
+        times the share of all its cases, visible and hidden, that passed
+        here), except that the visible cases all passing count as the
+        question's points, the most a notebook without the hidden cases can
+        show. Adding the hidden part's score gives the points earned on both.
 
     Examples
     --------
@@ -377,6 +601,7 @@ def check(key, function, framework="pytorch", *, hidden=False):
     print(f"{key}: {passed} of {len(outcomes)} {kind} cases passed ({'PyTorch' if framework == 'pytorch' else 'MXNet'})")
     for outcome in outcomes:
         print(f"  ok   {outcome.case.label}" if outcome.passed else f"  FAIL {outcome.case.label}: {outcome.message}")
-    if not hidden and item.hidden_count:
-        print(f"  (the grader also runs {item.hidden_count} hidden case{'s' if item.hidden_count != 1 else ''}, on inputs it draws when it grades)")
-    return round(passed * item.points_per_case, 6)
+    score = Score(key, item.points, round(passed * item.points_per_case, 6), passed, len(outcomes), frozenset({kind}), item.hidden_count)
+    if not hidden:
+        print(f"  {score.summary()[len(key) + 2:]}")
+    return score

@@ -49,8 +49,14 @@ def grade_command(args):
     return 1 if report.errors else 0
 
 
+#: How the kernel's own log lines begin (notes on its plumbing, not from the student's code).
+KERNEL_LOG = "[IPKernelApp]"
+
+
 def check_command(args):
     """Run a notebook's visible tests and print one line per question."""
+    import tempfile
+
     import nbformat
 
     from .autograde import is_test_cell
@@ -61,7 +67,15 @@ def check_command(args):
         print(f"error: NOTEBOOK {str(path)!r} does not exist", file=sys.stderr)
         return 2
     nb = nbformat.read(path, as_version=4)
-    graded, _ = execute(nb, path.parent.resolve(), timeout=args.timeout)
+    # The kernel's stderr goes to a file, not into the report: its notes (such as
+    # IPKernelApp's on TCP) would otherwise land in the middle of the lines below.
+    with tempfile.TemporaryFile() as log:
+        graded, _ = execute(nb, path.parent.resolve(), timeout=args.timeout, kernel_stderr=log)
+        log.seek(0)
+        written = log.read().decode("utf-8", errors="replace")
+    kept = [line for line in written.splitlines() if line.strip() and not line.startswith(KERNEL_LOG)]
+    if kept:  # what the student's code wrote to the process's stderr, on lines of its own
+        print("the kernel wrote to its stderr (not part of the tests):", *(f"  {line}" for line in kept), sep="\n", file=sys.stderr, flush=True)
     questions = passing = 0
     for cell in graded.cells:
         if not is_test_cell(cell):
@@ -82,7 +96,8 @@ def check_command(args):
         for line in printed.splitlines():
             if line.startswith("  FAIL "):
                 print(f"    {line.strip()}")
-    print(f"{path.name}: {passing} of {questions} questions pass their visible tests (the grader also runs hidden ones)")
+    verdict = "every visible case passes" if questions and passing == questions else "the FAIL lines say what is wrong"
+    print(f"{path.name}: {passing} of {questions} questions pass their visible tests ({verdict}); hidden cases are graded later", flush=True)
     return 0 if questions and passing == questions else 1
 
 

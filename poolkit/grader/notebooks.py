@@ -132,7 +132,7 @@ def _make_folder(folder):
     os.makedirs(folder, exist_ok=True)
 
 
-def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None, sockets=None, deadline=None):
+def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None, sockets=None, deadline=None, kernel_stderr=None):
     """Execute ``nb``'s code cells in a fresh kernel whose working directory is ``cwd``.
 
     Parameters
@@ -163,6 +163,9 @@ def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None, 
     deadline : float, optional
         A ``time.monotonic()`` after which no cell is started (each is stopped by
         then): the cells left get a ``GradingTimeExceeded`` error.
+    kernel_stderr : file, optional
+        Where the kernel process writes its stderr (its own log, not the
+        cells' output, which comes as messages); default: this process's.
 
     Returns
     -------
@@ -170,17 +173,17 @@ def execute(nb, cwd, *, timeout=30, max_output=MAX_OUTPUT, prefix=(), env=None, 
     """
     cwd = os.path.abspath(cwd)
     if not prefix:
-        return asyncio.run(_execute(nb, cwd, timeout, max_output, (), env, None, deadline))
+        return asyncio.run(_execute(nb, cwd, timeout, max_output, (), env, None, deadline, kernel_stderr))
     folder = os.path.abspath(sockets) if sockets is not None else os.path.join(cwd, KERNEL_FOLDER)
     home = os.getcwd()
     os.chdir(cwd)  # where the kernel's sockets are named from
     try:
-        return asyncio.run(_execute(nb, cwd, timeout, max_output, tuple(prefix), env, folder, deadline))
+        return asyncio.run(_execute(nb, cwd, timeout, max_output, tuple(prefix), env, folder, deadline, kernel_stderr))
     finally:
         os.chdir(home)
 
 
-async def _execute(nb, cwd, timeout, max_output, prefix, env, folder, until):
+async def _execute(nb, cwd, timeout, max_output, prefix, env, folder, until, kernel_stderr=None):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     independent = False
@@ -218,7 +221,8 @@ async def _execute(nb, cwd, timeout, max_output, prefix, env, folder, until):
         )
         current = -1  # the cell being run
         try:
-            async with client.async_setup_kernel(env=kernel_env, independent=independent):
+            launch = {} if kernel_stderr is None else {"stderr": kernel_stderr}
+            async with client.async_setup_kernel(env=kernel_env, independent=independent, **launch):
                 for current in code:
                     cell = result.cells[current]
                     if current in failed:
