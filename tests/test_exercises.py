@@ -446,6 +446,14 @@ def test_a_loop_over_the_outputs_is_blamed_on_the_function_that_has_it():
     # A loop in the graded function itself is reported without naming another.
     loops = grading.run("vectorized_pool2d", namespace["pool2d_vectorized"], "pytorch")[1].message
     assert re.fullmatch(r"ran \d+ lines of Python for this case \(at most 200\): loop over the window's offsets, not over every output element", loops), loops
+    # The grader's re-run (what poolkit grade reports) blames the same function.
+    from poolkit.grader import rerun
+
+    question = grading.question("max_backward")
+    case = question.visible[2]
+    header = {"function": question.function, "line_budget": question.line_budget}
+    reply, _ = rerun._answer(namespace["max_pool2d_backward"], "pytorch", header, tuple(case.args), dict(case.kwargs))
+    assert reply["kind"] == "problem" and "of them in pool2d_vectorized, which max_pool2d_backward calls" in reply["message"], reply
 
 
 def _significant(text):

@@ -46,7 +46,7 @@ from typing import Callable, Mapping, Optional
 
 import numpy as np
 
-from .rerun import FRAMEWORKS, describe, to_framework, to_numpy
+from .rerun import FRAMEWORKS, counting_lines, describe, to_framework, to_numpy, too_many_lines
 from .rerun import LOCKED_OUT as FORBIDDEN_POOLING
 
 # poolkit's own code (the library and the grader) is never the student's.
@@ -456,52 +456,9 @@ def _patch_mxnet(stack, used):
     stack.callback(setattr, layers._Pooling, "forward", forward)
 
 
-def _function_name(code):
-    """The student's function a code object belongs to: its own name, or that of
-    the function it is defined in (a comprehension, a nested helper)."""
-    return getattr(code, "co_qualname", code.co_name).split(".<locals>.")[0]
-
-
-@contextlib.contextmanager
-def _counting_lines():
-    """Count the lines of the student's own Python run inside the block, by function:
-    yields a Counter of lines per :func:`_function_name`.
-
-    Best effort, as :func:`poolkit.grader.rerun.counting_lines`: the student's code
-    can remove the tracer; the grader's own guard is time.
-    """
-    counts: Counter = Counter()
-    names: dict = {}  # code object -> its function's name, or None where it is not the student's
-
-    def trace(frame, event, arg):
-        code = frame.f_code
-        if code not in names:
-            own = _is_student_file(code.co_filename) and not _in_library_module(frame.f_globals.get("__name__"))
-            names[code] = _function_name(code) if own else None
-        if names[code] is None:
-            return None
-        if event == "line":
-            counts[names[code]] += 1
-        return trace
-
-    previous = sys.gettrace()
-    sys.settrace(trace)
-    try:
-        yield counts
-    finally:
-        sys.settrace(previous)
-
-
-def _too_many_lines(question, counts):
-    """The message for a case that ran more than the question's line budget, naming
-    the function that ran most of them where it is not the one graded (a backward
-    pass that calls a forward with a loop over the outputs)."""
-    total = sum(counts.values())
-    message = f"ran {total} lines of Python for this case (at most {question.line_budget})"
-    busiest, lines = counts.most_common(1)[0]
-    if busiest != question.function:
-        return f"{message}, {lines} of them in {busiest}, which {question.function} calls: loop over the window's offsets in {busiest}, not over every output element"
-    return f"{message}: loop over the window's offsets, not over every output element"
+def _is_students(frame):
+    """Whether ``frame`` runs the student's own code (not poolkit's, nor a library's)."""
+    return _is_student_file(frame.f_code.co_filename) and not _in_library_module(frame.f_globals.get("__name__"))
 
 
 def call_case(question, function, case, framework):
@@ -516,7 +473,7 @@ def call_case(question, function, case, framework):
         # student's code goes to stdout, as it costs nothing at grading either.
         stack.enter_context(contextlib.redirect_stderr(sys.stdout))
         used = stack.enter_context(pooling_tripwire()) if question.forbid_pooling else []
-        lines = stack.enter_context(_counting_lines()) if question.line_budget else Counter()
+        lines = stack.enter_context(counting_lines(_is_students)) if question.line_budget else Counter()
         try:
             result = function(*args, **kwargs)
         except Exception as error:  # the student's bug, reported; the grading goes on
@@ -524,7 +481,7 @@ def call_case(question, function, case, framework):
     if used:
         return None, f"used {used[0]}, {FORBIDDEN_POOLING}: not credited"
     if question.line_budget and sum(lines.values()) > question.line_budget:
-        return None, _too_many_lines(question, lines)
+        return None, too_many_lines(question.function, question.line_budget, lines)
     try:
         return to_numpy(result), None
     except Exception as error:

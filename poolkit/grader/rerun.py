@@ -47,6 +47,7 @@ import sys
 import time
 import traceback
 import types
+from collections import Counter
 from typing import Callable
 
 import numpy as np
@@ -263,33 +264,52 @@ def describe(error: BaseException, is_own: Callable[[str], bool]) -> str:
     return text
 
 
+def function_name(code: types.CodeType) -> str:
+    """The student's function a code object belongs to: its own name, or that of
+    the function it is defined in (a comprehension, a nested helper)."""
+    return getattr(code, "co_qualname", code.co_name).split(".<locals>.")[0]
+
+
 @contextlib.contextmanager
 def counting_lines(is_own: Callable[[types.FrameType], bool]):
     """Count the lines run inside the block in code for which ``is_own(frame)`` holds
-    (asked once per code object): yields a one-item list holding the count.
+    (asked once per code object), by function: yields a Counter of lines per
+    :func:`function_name`.
 
     Best effort: the student's code can remove the tracer. In the re-run the
     grader's own guard is time, measured from its side of the channel.
     """
-    count = [0]
-    own: dict = {}
+    counts: Counter = Counter()
+    names: dict = {}  # code object -> its function's name, or None where it is not the student's
 
     def trace(frame, event, arg):
         code = frame.f_code
-        if code not in own:
-            own[code] = is_own(frame)
-        if not own[code]:
+        if code not in names:
+            names[code] = function_name(code) if is_own(frame) else None
+        if names[code] is None:
             return None
         if event == "line":
-            count[0] += 1
+            counts[names[code]] += 1
         return trace
 
     previous = sys.gettrace()
     sys.settrace(trace)
     try:
-        yield count
+        yield counts
     finally:
         sys.settrace(previous)
+
+
+def too_many_lines(function: str, budget: int, counts: Counter) -> str:
+    """The message for a case of ``function`` that ran more than ``budget`` lines
+    (``counts``, from :func:`counting_lines`), naming the function that ran most
+    of them where it is not the one graded (a backward pass that calls a forward
+    with a loop over the outputs)."""
+    message = f"ran {sum(counts.values())} lines of Python for this case (at most {budget})"
+    busiest, lines = counts.most_common(1)[0]
+    if busiest != function:
+        return f"{message}, {lines} of them in {busiest}, which {function} calls: loop over the window's offsets in {busiest}, not over every output element"
+    return f"{message}: loop over the window's offsets, not over every output element"
 
 
 def _in_cell(filename):
@@ -308,11 +328,11 @@ def _answer(function, framework, header, args, kwargs):
     budget = header.get("line_budget")
     try:
         call_args, call_kwargs = to_framework(args, framework), {name: to_framework(value, framework) for name, value in kwargs.items()}
-        with counting_lines(lambda frame: _in_cell(frame.f_code.co_filename)) if budget else contextlib.nullcontext([0]) as count:
+        with contextlib.ExitStack() as stack:
+            counts = stack.enter_context(counting_lines(lambda frame: _in_cell(frame.f_code.co_filename))) if budget else Counter()
             result = function(*call_args, **call_kwargs)
-        lines = count[0]
-        if budget and lines > budget:
-            return {"kind": "problem", "message": f"ran {lines} lines of Python for this case (at most {budget}): loop over the window's offsets, not over every output element"}, None
+        if budget and sum(counts.values()) > budget:
+            return {"kind": "problem", "message": too_many_lines(header.get("function"), budget, counts)}, None
         value = to_numpy(result)
     except BaseException as error:  # the student's bug, or the locked-out pooling: reported, and on to the next case
         return {"kind": "problem", "message": _describe(error)}, None
