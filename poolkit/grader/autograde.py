@@ -315,9 +315,10 @@ def confirm(cells, keys, scratch, env, settings, seed, deadline):
     import numpy as np
 
     rng = np.random.default_rng(seed)
+    framework = declared_framework(cells)  # the track the answers are judged in, as the re-run's arrays are
     plan = []  # (question, case, "visible", "hidden" or "timed") in the order they are asked
     for key in keys:
-        question = checks.question(key)
+        question = checks.question(key).in_framework(framework)
         if question.timed is not None:
             plan.append((question, question.timed(rng), "timed"))
         plan += [(question, case, "visible") for case in question.visible]

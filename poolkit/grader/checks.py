@@ -41,7 +41,7 @@ import contextlib
 import os
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Optional
 
 import numpy as np
@@ -110,6 +110,12 @@ class Question:
         case under the name of the student's parameter, and the index (ints and
         slices) of the part of it that element is computed from. A wrong element
         is reported with that part of the input.
+    per_framework : mapping of str to mapping, optional
+        Where the right answer depends on the student's framework (MXNet's
+        conventions are not PyTorch's): for a framework, the ``reference``,
+        ``mistakes`` or ``reads`` that replace the question's own in that
+        track (:meth:`in_framework`). The cases and points are the same in
+        both, as the notebook's test cell is.
     """
 
     key: str
@@ -126,6 +132,17 @@ class Question:
     rtol: float = 1e-5
     atol: float = 1e-6
     reads: Optional[Callable[..., list]] = None
+    per_framework: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+    def in_framework(self, framework: str) -> "Question":
+        """The question as the ``framework`` track grades it: its own reference,
+        mistakes and reads, or those that ``per_framework`` gives that track."""
+        check_framework(framework)
+        changes = dict(self.per_framework.get(framework, {}))
+        unknown = set(changes) - _PER_FRAMEWORK
+        if unknown:
+            raise ValueError(f"{self.key}: per_framework may change only {sorted(_PER_FRAMEWORK)}, got {sorted(unknown)}")
+        return replace(self, per_framework={}, **changes) if changes else self
 
     def hidden_cases(self, rng: Optional[np.random.Generator] = None) -> tuple:
         """The hidden cases drawn from ``rng`` (default: a generator seeded from the OS's entropy)."""
@@ -142,6 +159,10 @@ class Question:
     @property
     def points_per_case(self):
         return self.points / (len(self.visible) + self.hidden_count)
+
+
+#: What a question may change from one framework's track to the other's (never its cases or points).
+_PER_FRAMEWORK = frozenset({"reference", "mistakes", "reads"})
 
 
 class Score(float):
@@ -510,9 +531,10 @@ def judge(question, case, result, problem):
 
 
 def run(key, function, framework="pytorch", hidden=False):
-    """All outcomes of one question's visible (or hidden) cases for the student's ``function``."""
+    """All outcomes of one question's visible (or hidden) cases for the student's ``function``,
+    judged by the rules of the student's ``framework``."""
     check_framework(framework)
-    item = question(key)
+    item = question(key).in_framework(framework)
     return [judge(item, case, *call_case(item, function, case, framework)) for case in item.cases(hidden)]
 
 
