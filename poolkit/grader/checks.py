@@ -42,7 +42,7 @@ import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -132,13 +132,13 @@ class Question:
     rtol: float = 1e-5
     atol: float = 1e-6
     reads: Optional[Callable[..., list]] = None
-    per_framework: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    per_framework: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def in_framework(self, framework: str) -> "Question":
         """The question as the ``framework`` track grades it: its own reference,
         mistakes and reads, or those that ``per_framework`` gives that track."""
         check_framework(framework)
-        changes = dict(self.per_framework.get(framework, {}))
+        changes: dict[str, Any] = dict(self.per_framework.get(framework, {}))
         unknown = set(changes) - _PER_FRAMEWORK
         if unknown:
             raise ValueError(f"{self.key}: per_framework may change only {sorted(_PER_FRAMEWORK)}, got {sorted(unknown)}")
