@@ -22,6 +22,7 @@ import numpy as np
 
 import poolkit
 from poolkit.grader.checks import Case, Question
+from poolkit.spec import mxnet_window
 
 #: The visible cases' inputs: fixed, and shown to students with the release.
 _rng = np.random.default_rng(20261121)
@@ -692,6 +693,322 @@ _CUDA_AVG = _cuda_question(
 )
 
 
+# --- conventions: ceil mode and 'full', the divisor, NaN, the default stride, NHWC ---
+# Where PyTorch's rule and MXNet's differ, the MXNet track is graded by MXNet's
+# (a question's per_framework). MXNet's answers come from poolkit.mxnet_pooling
+# (mx.nd.Pooling's rules), PyTorch's from poolkit's torch-like functions;
+# tests/test_exercises.py checks both against the frameworks on every case.
+
+
+def _torch_size(n, k, padding=0, stride=None, ceil_mode=False):
+    return poolkit.pool_output_size(n, k, stride=stride, padding=padding, ceil_mode=ceil_mode)
+
+
+def _mxnet_size(n, k, padding=0, stride=None, ceil_mode=False):
+    """MXNet's output size as Gluon asks nd.Pooling for it: ceil_mode is the 'full' convention."""
+    convention = "full" if ceil_mode else "valid"
+    return mxnet_window((n,), (k,), (k if stride is None else stride,), (padding,), convention).out_size[0]
+
+
+def _windows(span, stride, ceil_mode):
+    """How many window starts 0, s, 2s, ... fit in ``span`` + 1 places, rounded down or up."""
+    return (-(-span // stride) if ceil_mode else span // stride) + 1
+
+
+def _sizes_mistake(formula):
+    """A wrong output-size formula of (n, k, p, s, ceil_mode), with the stride defaulting to k."""
+    return lambda n, k, padding=0, stride=None, ceil_mode=False: formula(n, k, padding, k if stride is None else stride, ceil_mode)
+
+
+def _ceil_size_case(rng):
+    k = int(rng.integers(2, 6))
+    n, padding, stride = int(rng.integers(k, 30)), int(rng.integers(0, k // 2 + 1)), int(rng.integers(1, 5))
+    return Case(f"n={n}, k={k}, padding={padding}, stride={stride}, ceil_mode=True", (n, k), {"padding": padding, "stride": stride, "ceil_mode": True})
+
+
+_CEIL_SIZE_MISTAKES = {
+    "ceil_mode is ignored: with ceil_mode=True the count of windows rounds up": _sizes_mistake(lambda n, k, p, s, c: _windows(n + 2 * p - k, s, False)),
+    "rounding up as floor + 1, one window too many when the stride divides n + 2p - k: round up with -(-a // s)": _sizes_mistake(lambda n, k, p, s, c: _windows(n + 2 * p - k, s, False) + c),
+    "the padding counted once; it is added on both sides (2p)": _sizes_mistake(lambda n, k, p, s, c: _windows(n + p - k, s, c)),
+    "the stride defaults to 1; when stride is None it is the window's size k": lambda n, k, padding=0, stride=None, ceil_mode=False: _mxnet_size(n, k, padding, stride or 1, ceil_mode),
+}
+
+_CEIL_SIZE = Question(
+    key="ceil_output_size",
+    function="output_size",
+    points=2,
+    reference=_torch_size,
+    visible=(
+        Case("n=5, k=2, ceil_mode=True: the last window holds one element", (5, 2), {"ceil_mode": True}),
+        Case("n=5, k=3, padding=1, stride=2, ceil_mode=True", (5, 3), {"padding": 1, "stride": 2, "ceil_mode": True}),
+        Case("n=5, k=2, padding=1, stride=3, ceil_mode=True: a last window would start in the padding", (5, 2), {"padding": 1, "stride": 3, "ceil_mode": True}),
+        Case("n=6, k=3, padding=1, stride=2 (no ceil mode)", (6, 3), {"padding": 1, "stride": 2}),
+    ),
+    hidden=lambda rng: (
+        Case("n=6, k=2, ceil_mode=True: the stride divides evenly", (6, 2), {"ceil_mode": True}),
+        Case("n=7, k=2, padding=1, stride=4, ceil_mode=True: a last window would start in the padding", (7, 2), {"padding": 1, "stride": 4, "ceil_mode": True}),
+        Case("n=10, k=3, padding=1, stride=2, ceil_mode=True", (10, 3), {"padding": 1, "stride": 2, "ceil_mode": True}),
+        _ceil_size_case(rng),
+    ),
+    mistakes={
+        "no last-window correction (MXNet's 'full'): in PyTorch's ceil mode a window may not start in the right padding": _mxnet_size,
+        **_CEIL_SIZE_MISTAKES,
+    },
+    forbid_pooling=False,  # a formula: no pooling to forbid
+    per_framework={
+        "mxnet": {
+            "reference": _mxnet_size,
+            "mistakes": {
+                "a last window that starts in the right padding was dropped, as PyTorch does: MXNet's 'full' (Gluon's ceil_mode) keeps it": _torch_size,
+                **_CEIL_SIZE_MISTAKES,
+            },
+        }
+    },
+)
+
+
+def _torch_avg(X, pool_size, padding=(0, 0), stride=None, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """PyTorch's average pooling of a 2-D array (the stride defaults to the window)."""
+    stride = tuple(pool_size) if stride is None else tuple(stride)
+    return poolkit.avg_pool2d(X[None], tuple(pool_size), stride, tuple(padding), ceil_mode, count_include_pad, divisor_override, backend="numpy")[0]
+
+
+def _mxnet_avg(X, pool_size, padding=(0, 0), stride=None, ceil_mode=False, count_include_pad=True):
+    """MXNet's average pooling of a 2-D array, as Gluon's AvgPool2D asks nd.Pooling for it."""
+    stride = tuple(pool_size) if stride is None else tuple(stride)
+    convention = "full" if ceil_mode else "valid"
+    return poolkit.mxnet_pooling(X[None, None], tuple(pool_size), "avg", stride, tuple(padding), convention, count_include_pad, backend="numpy")[0, 0]
+
+
+def _whole_window(track):
+    """Average pooling that divides every window by k_h * k_w, with ``track``'s output size."""
+
+    def pool(X, pool_size, padding=(0, 0), stride=None, ceil_mode=False, count_include_pad=True):
+        if track == "pytorch":
+            return _torch_avg(X, pool_size, padding, stride, ceil_mode, divisor_override=pool_size[0] * pool_size[1])
+        stride = tuple(pool_size) if stride is None else tuple(stride)
+        sums = poolkit.mxnet_pooling(X[None, None], tuple(pool_size), "sum", stride, tuple(padding), "full" if ceil_mode else "valid", backend="numpy")[0, 0]
+        return sums / (pool_size[0] * pool_size[1])
+
+    return pool
+
+
+def _avg_mistakes(track):
+    """The average's mistakes in ``track`` ("pytorch" or "mxnet"): the other framework's ceil rule
+    first, the divisor counting the padding (or not) before one of k_h * k_w, which is the
+    same answer wherever no window runs past the padding."""
+    if track == "pytorch":
+        other = {"a last window that starts in the right padding was kept (MXNet's 'full'); PyTorch's ceil mode drops it": _mxnet_avg}
+    else:
+        other = {"a last window that starts in the right padding was dropped, as PyTorch does: MXNet's 'full' (Gluon's ceil_mode) keeps it": _torch_avg}
+    reference = _torch_avg if track == "pytorch" else _mxnet_avg
+    return {
+        **other,
+        "the padded zeros counted in the divisor; count_include_pad=False divides by the input's elements only": lambda X, p, padding=(0, 0), stride=None, ceil_mode=False, count_include_pad=True: reference(X, p, padding, stride, ceil_mode, True),
+        "the padded zeros left out of the divisor; count_include_pad=True (the default) counts them": lambda X, p, padding=(0, 0), stride=None, ceil_mode=False, count_include_pad=True: reference(X, p, padding, stride, ceil_mode, False),
+        "every window divided by k_h * k_w, also one that hangs over the input's end in ceil mode: it divides by what it holds of the input (and of the padding, if counted)": _whole_window(track),
+        "ceil_mode is ignored: it keeps a last window that holds part of the input": lambda X, p, padding=(0, 0), stride=None, ceil_mode=False, count_include_pad=True: reference(X, p, padding, stride, False, count_include_pad),
+        "the padding is ignored": lambda X, p, padding=(0, 0), stride=None, ceil_mode=False, count_include_pad=True: reference(X, p, (0, 0), stride, ceil_mode, count_include_pad),
+    }
+
+
+def _avg_question(key, visible, hidden):
+    return Question(
+        key=key,
+        function="avg_pool2d",
+        points=3,
+        reference=_torch_avg,
+        visible=visible,
+        hidden=hidden,
+        mistakes=_avg_mistakes("pytorch"),
+        per_framework={"mxnet": {"reference": _mxnet_avg, "mistakes": _avg_mistakes("mxnet")}},
+    )
+
+
+_X5 = np.arange(25.0).reshape(5, 5)  # 0..24: a 5x5 input that no 2x2 window tiles
+
+
+def _avg_case(rng, label, shape, pool_size, **kwargs):
+    return Case(label, (_random(rng, *shape), pool_size), kwargs)
+
+
+_AVG_CEIL = _avg_question(
+    "avg_ceil",
+    visible=(
+        Case("0..24 as 5x5, 2x2 window, ceil_mode=True: the last row and column hang over", (_X5, (2, 2)), {"ceil_mode": True}),
+        Case("0..24 as 5x5, 3x3 window, padding (1, 1), stride (2, 2), ceil_mode=True", (_X5, (3, 3)), {"padding": (1, 1), "stride": (2, 2), "ceil_mode": True}),
+        Case("0..24 as 5x5, 2x2 window, padding (1, 1), stride (3, 3), ceil_mode=True: a last window would start in the padding", (_X5, (2, 2)), {"padding": (1, 1), "stride": (3, 3), "ceil_mode": True}),
+    ),
+    hidden=lambda rng: (
+        _avg_case(rng, "a random 7x8 input, 3x3 window, stride (2, 2), ceil_mode=True", (7, 8), (3, 3), stride=(2, 2), ceil_mode=True),
+        _avg_case(rng, "a random 8x5 input, (2, 2) window, padding (1, 1), stride (4, 3), ceil_mode=True", (8, 5), (2, 2), padding=(1, 1), stride=(4, 3), ceil_mode=True),
+        _avg_case(rng, "a random 6x9 input, (3, 2) window, padding (1, 0), stride (2, 2), ceil_mode=True", (6, 9), (3, 2), padding=(1, 0), stride=(2, 2), ceil_mode=True),
+    ),
+)
+
+_AVG_EXCLUDE_PAD = _avg_question(
+    "avg_exclude_pad",
+    visible=(
+        Case("0..24 as 5x5, 3x3 window, padding (1, 1), stride (2, 2), count_include_pad=False", (_X5, (3, 3)), {"padding": (1, 1), "stride": (2, 2), "count_include_pad": False}),
+        Case("0..24 as 5x5, 2x2 window, padding (1, 1), count_include_pad=False", (_X5, (2, 2)), {"padding": (1, 1), "count_include_pad": False}),
+        Case("0..24 as 5x5, 3x3 window, padding (1, 1), stride (2, 2), ceil_mode=True, count_include_pad=False", (_X5, (3, 3)), {"padding": (1, 1), "stride": (2, 2), "ceil_mode": True, "count_include_pad": False}),
+    ),
+    hidden=lambda rng: (
+        _avg_case(rng, "a random 7x6 input, 3x3 window, padding (1, 1), stride (1, 1), count_include_pad=False", (7, 6), (3, 3), padding=(1, 1), stride=(1, 1), count_include_pad=False),
+        _avg_case(rng, "a random 6x9 input, (2, 4) window, padding (1, 2), stride (2, 3), count_include_pad=False", (6, 9), (2, 4), padding=(1, 2), stride=(2, 3), count_include_pad=False),
+        _avg_case(rng, "a random 8x7 input, 2x2 window, padding (1, 1), stride (3, 3), ceil_mode=True, count_include_pad=False", (8, 7), (2, 2), padding=(1, 1), stride=(3, 3), ceil_mode=True, count_include_pad=False),
+    ),
+)
+
+
+def _torch_max(X, pool_size, stride=None):
+    """PyTorch's max pooling of a 2-D array: a NaN in a window makes its output NaN."""
+    return poolkit.max_pool2d(X[None], tuple(pool_size), None if stride is None else tuple(stride), backend="numpy")[0]
+
+
+def _mxnet_max(X, pool_size, stride=None):
+    """MXNet's max pooling of a 2-D array (Gluon's MaxPool2D): a NaN in a window is skipped."""
+    stride = tuple(pool_size) if stride is None else tuple(stride)
+    return poolkit.mxnet_pooling(X[None, None], tuple(pool_size), "max", stride, backend="numpy")[0, 0]
+
+
+def _running_max(X, pool_size, stride=None):
+    """A window's maximum as ``best = first; if v > best: best = v`` finds it: a NaN
+    that comes first stays (nothing compares greater), a later one is skipped."""
+    (kh, kw), (sh, sw) = pool_size, pool_size if stride is None else stride
+    Y = np.empty(poolkit.pool_output_size(X.shape, (kh, kw), stride=(sh, sw)))
+    for i, j in np.ndindex(*Y.shape):
+        window = X[i * sh : i * sh + kh, j * sw : j * sw + kw].ravel()
+        best = window[0]
+        for value in window[1:]:
+            if value > best:
+                best = value
+        Y[i, j] = best
+    return Y
+
+
+def _nan_mistakes(track):
+    if track == "pytorch":
+        other = {"NaN was skipped (MXNet's rule); in PyTorch a NaN in a window makes its output NaN": lambda X, p, stride=None: _torch_max(np.where(np.isnan(X), -np.inf, X), p, stride)}
+    else:
+        other = {"NaN was kept (PyTorch's rule, and what nd.max gives); MXNet's max pooling skips a NaN in a window": _torch_max}
+    return {
+        **other,
+        "the running maximum compares with >, which is false for NaN: a NaN that comes first in a window sticks, a later one is skipped": _running_max,
+        "the stride defaults to 1; when stride is None it is the window's size (pool_size)": lambda X, p, stride=None: (_torch_max if track == "pytorch" else _mxnet_max)(X, p, (1, 1) if stride is None else stride),
+    }
+
+
+def _with_nans(rng, shape, spots):
+    X = _random(rng, *shape)
+    for spot in spots:
+        X[spot] = np.nan
+    return X
+
+
+_MAX_NAN = Question(
+    key="max_nan",
+    function="max_pool2d",
+    points=2,
+    reference=_torch_max,
+    visible=(
+        Case("0..15 as 4x4 with a NaN at [0, 0] (first in its window), 2x2 window", (np.where(np.arange(16).reshape(4, 4) == 0, np.nan, _X16), (2, 2))),
+        Case("0..15 as 4x4 with a NaN at [1, 3] (last in its window), 2x2 window", (np.where(np.arange(16).reshape(4, 4) == 7, np.nan, _X16), (2, 2))),
+        Case("a random 5x6 input with NaN at [0, 1] and [4, 4], 2x3 window, stride (1, 1)", (_with_nans(_rng, (5, 6), [(0, 1), (4, 4)]), (2, 3)), {"stride": (1, 1)}),
+    ),
+    hidden=lambda rng: (
+        Case("a random 6x6 input with NaN at [2, 2], 3x3 window, stride (1, 1)", (_with_nans(rng, (6, 6), [(2, 2)]), (3, 3)), {"stride": (1, 1)}),
+        Case("a random 6x8 input with NaN at [0, 0] and [5, 7], 2x2 window", (_with_nans(rng, (6, 8), [(0, 0), (5, 7)]), (2, 2))),
+        Case("a random 7x7 input with NaN at [3, 4], 3x2 window, stride (2, 2)", (_with_nans(rng, (7, 7), [(3, 4)]), (3, 2)), {"stride": (2, 2)}),
+        Case("a random negative 4x6 input with NaN at [1, 1], 2x3 window", (-np.abs(_with_nans(rng, (4, 6), [(1, 1)])) - 1, (2, 3))),
+        Case("a random 5x5 input without NaN, 2x2 window, stride (1, 1)", (_random(rng, 5, 5), (2, 2)), {"stride": (1, 1)}),
+    ),
+    mistakes=_nan_mistakes("pytorch"),
+    per_framework={"mxnet": {"reference": _mxnet_max, "mistakes": _nan_mistakes("mxnet")}},
+)
+
+
+def _pool_nchw(X, kernel, mode="max", stride=None):
+    pool = poolkit.max_pool2d if mode == "max" else poolkit.avg_pool2d
+    return pool(X, tuple(kernel), None if stride is None else tuple(stride), backend="numpy")
+
+
+def _nd_pooling(X, kernel, mode="max"):
+    """What ``nd.Pooling(X, kernel=kernel, pool_type=mode)`` gives: stride 1 unless told."""
+    return poolkit.mxnet_pooling(X, tuple(kernel), mode, backend="numpy")
+
+
+def _default_mistakes(track):
+    if track == "pytorch":
+        other = {"the stride defaults to 1 (nd.Pooling's default); PyTorch's stride defaults to the kernel": _nd_pooling}
+    else:
+        other = {"the stride defaults to the kernel (PyTorch's, and Gluon's layers'); nd.Pooling's stride defaults to 1": lambda X, kernel, mode="max": _pool_nchw(X, kernel, mode)}
+    reference = (lambda X, kernel, mode="max": _pool_nchw(X, kernel, mode)) if track == "pytorch" else _nd_pooling
+    return {
+        **other,
+        "max and average pooling swapped (check mode)": lambda X, kernel, mode="max": reference(X, kernel, "avg" if mode == "max" else "max"),
+        "kernel read as (width, height); it is (height, width)": lambda X, kernel, mode="max": reference(X, tuple(kernel)[::-1], mode),
+    }
+
+
+_DEFAULT_STRIDE = Question(
+    key="default_stride",
+    function="framework_pool",
+    points=2,
+    reference=lambda X, kernel, mode="max": _pool_nchw(X, kernel, mode),
+    visible=(
+        Case("0..15 as (1, 1, 4, 4), 2x2 max", (_X16[None, None], (2, 2))),
+        Case("0..15 as (1, 1, 4, 4), 3x3 average", (_X16[None, None], (3, 3)), {"mode": "avg"}),
+        Case("a random (2, 3, 6, 5) input, (2, 3) max", (_random(_rng, 2, 3, 6, 5), (2, 3))),
+    ),
+    hidden=lambda rng: (
+        Case("a random (1, 2, 6, 6) input, 3x3 max", (_random(rng, 1, 2, 6, 6), (3, 3))),
+        Case("a random (2, 1, 8, 6) input, 2x2 average", (_random(rng, 2, 1, 8, 6), (2, 2)), {"mode": "avg"}),
+        Case("a random (1, 3, 7, 9) input, (3, 2) average", (_random(rng, 1, 3, 7, 9), (3, 2)), {"mode": "avg"}),
+        Case("a random (3, 2, 5, 5) input, 5x5 max: one output each", (_random(rng, 3, 2, 5, 5), (5, 5))),
+        Case("a random (1, 1, 9, 4) input, (4, 1) max", (_random(rng, 1, 1, 9, 4), (4, 1))),
+    ),
+    mistakes=_default_mistakes("pytorch"),
+    per_framework={"mxnet": {"reference": _nd_pooling, "mistakes": _default_mistakes("mxnet")}},
+)
+
+
+def _nhwc(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    """Pooling of (N, H, W, C) input over H and W, the result in the same layout."""
+    return _pool(np.moveaxis(X, -1, 1), pool_size, padding, stride, mode).transpose(0, 2, 3, 1)
+
+
+def _nhwc_padding_not_counted(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    if mode != "avg":
+        raise ValueError("a mistake of average pooling")
+    return np.moveaxis(_pool(np.moveaxis(X, -1, 1), pool_size, padding, stride, "avg", count_include_pad=False), 1, -1)
+
+
+_CHANNELS_LAST = Question(
+    key="channels_last",
+    function="pool2d_nhwc",
+    points=3,
+    reference=_nhwc,
+    visible=(
+        Case("0..15 and 100..115 as a (1, 4, 4, 2) input, 2x2 max", (np.stack([_X16, _X16 + 100], axis=-1)[None], (2, 2))),
+        Case("a random (2, 5, 6, 3) input, 3x3 average, padding (1, 1), stride (2, 2)", (_random(_rng, 2, 5, 6, 3), (3, 3)), {"padding": (1, 1), "stride": (2, 2), "mode": "avg"}),
+        Case("a random (1, 6, 4, 4) input, (3, 2) max, stride (1, 1)", (_random(_rng, 1, 6, 4, 4), (3, 2)), {"stride": (1, 1)}),
+    ),
+    hidden=lambda rng: (
+        Case("a random (2, 7, 9, 3) input, 3x3 max, padding (1, 1), stride (2, 2)", (_random(rng, 2, 7, 9, 3), (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
+        Case("a random (1, 6, 6, 5) input, 2x2 average", (_random(rng, 1, 6, 6, 5), (2, 2)), {"mode": "avg"}),
+        Case("a random (3, 5, 8, 2) input, (2, 4) average, padding (1, 2), stride (2, 3)", (_random(rng, 3, 5, 8, 2), (2, 4)), {"padding": (1, 2), "stride": (2, 3), "mode": "avg"}),
+    ),
+    mistakes={
+        "the last two axes pooled, as for NCHW; in NHWC the window moves over axes 1 and 2 (H, W) and the channels are the last axis": lambda X, p, padding=(0, 0), stride=None, mode="max": _pool(X, p, padding, stride, mode),
+        "the result is channels-first (N, C, H, W); channels-last input gives channels-last output": lambda X, p, padding=(0, 0), stride=None, mode="max": np.moveaxis(_nhwc(X, p, padding, stride, mode), -1, 1),
+        "the average divides by the elements inside the input; PyTorch's default (count_include_pad=True) counts the padded zeros too": _nhwc_padding_not_counted,
+        "the stride defaults to 1; when stride is None it is the window's size (pool_size)": lambda X, p, padding=(0, 0), stride=None, mode="max": _nhwc(X, p, padding, (1, 1) if stride is None else stride, mode),
+        "max and average pooling swapped (check mode)": lambda X, p, padding=(0, 0), stride=None, mode="max": _nhwc(X, p, padding, stride, "avg" if mode == "max" else "max"),
+    },
+)
+
+
 #: Every question, by its key (the grade_id of its test cell), in the order of the notebooks.
 QUESTIONS = {
     question.key: question
@@ -710,5 +1027,11 @@ QUESTIONS = {
         _AVG_BACKWARD,
         _CUDA_MAX,
         _CUDA_AVG,
+        _CEIL_SIZE,
+        _AVG_CEIL,
+        _AVG_EXCLUDE_PAD,
+        _MAX_NAN,
+        _DEFAULT_STRIDE,
+        _CHANNELS_LAST,
     )
 }
