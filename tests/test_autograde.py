@@ -605,3 +605,28 @@ def test_every_assignment_grades_its_solution_full_in_either_framework_and_its_r
         # The source notebook carries the hidden tests, so its test cells differ from the release's: only that is flagged.
         assert all(flag.startswith("test-edited:") for flag in filter(None, rows[student]["flags"].split(";"))), rows[student]
     assert float(rows["blank"]["score"]) == 0, rows["blank"]
+
+
+def test_a_notebook_is_graded_by_the_rules_of_the_framework_it_sets(tmp_path):
+    """The conventions' output_size with PyTorch's ceil rule for both frameworks: full
+    marks in PyTorch; in MXNet, whose 'full' keeps a last window that starts in the
+    padding, the cases where the two differ fail, each with MXNet's rule as the cause."""
+    nb = nbformat.read(ROOT / "solutions" / "conventions" / "conventions.ipynb", as_version=4)
+    answer = next(cell for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("grade_id") == "ceil_output_size_solution")
+    assert 'FRAMEWORK == "pytorch" and ' in answer.source
+    answer.source = answer.source.replace('FRAMEWORK == "pytorch" and ', "")
+    subs = tmp_path / "submissions"
+    for student, framework in (("torch_rule_in_pytorch", "pytorch"), ("torch_rule_in_mxnet", "mxnet")):
+        first = next(cell for cell in nb.cells if cell.cell_type == "code")
+        first.source = f'FRAMEWORK = "{framework}"'
+        (subs / student).mkdir(parents=True)
+        nbformat.write(nb, subs / student / "conventions.ipynb")
+    command = [sys.executable, "-m", "poolkit.grader.cli", "grade", "conventions", str(subs), "--out", str(tmp_path / "out"), "--course", str(ROOT), "--workers", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {row["student_id"]: row for row in csv.DictReader(open(tmp_path / "out" / "grades.csv"))}
+    full = float(rows["torch_rule_in_pytorch"]["max_score"])
+    assert float(rows["torch_rule_in_pytorch"]["score"]) == full, rows
+    assert 0 < float(rows["torch_rule_in_mxnet"]["score"]) < full, rows
+    page = (tmp_path / "out" / "feedback" / "torch_rule_in_mxnet" / "conventions.html").read_text()
+    assert "as PyTorch does: MXNet&#39;s &#39;full&#39;" in page or "as PyTorch does: MXNet's 'full'" in page, page[-3000:]

@@ -34,7 +34,7 @@ from chapters import run
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = questions(ROOT / "solutions" / "questions.py")
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
-ASSIGNMENTS = ["pool2d", "padding-stride", "channels", "global-adaptive", "vectorize", "cuda-kernel"]
+ASSIGNMENTS = ["pool2d", "padding-stride", "channels", "global-adaptive", "vectorize", "cuda-kernel", "conventions"]
 
 TEST_CELL = """score = check("{key}", {function}, FRAMEWORK)
 ### BEGIN HIDDEN TESTS
@@ -171,12 +171,18 @@ def test_full_marks_add_up_to_exactly_the_points(key):
     assert 2 <= question.points <= 4 and question.visible and question.hidden_count
 
 
+def _tracks():
+    """Every question as each framework's track grades it."""
+    return [question.in_framework(framework) for question in QUESTIONS.values() for framework in grading.FRAMEWORKS]
+
+
 def test_every_mistake_is_recognised_on_some_case():
     """A named mistake, made on a question's cases, is reported with its cause
-    on at least one case (of one of the questions that share it): none is
-    unreachable, or hidden behind an earlier mistake that gives the same answer."""
-    recognised = {cause: 0 for question in QUESTIONS.values() for cause in question.mistakes}
-    for question in QUESTIONS.values():
+    on at least one case (of one of the questions that share it, in a track
+    that names it): none is unreachable, or hidden behind an earlier mistake
+    that gives the same answer."""
+    recognised = {cause: 0 for question in _tracks() for cause in question.mistakes}
+    for question in _tracks():
         for cause, mistaken in question.mistakes.items():
             for case in question.visible + question.hidden_cases(np.random.default_rng(0)):
                 try:
@@ -233,14 +239,14 @@ def test_the_unmodified_release_runs_and_earns_nothing(name):
 # with np.asarray), each making one mistake a question names.
 
 
-def _cause(key, words):
-    """The likely cause of question ``key`` that contains ``words``."""
-    (cause,) = [cause for cause in QUESTIONS[key].mistakes if words in cause]
+def _cause(key, words, framework="pytorch"):
+    """The likely cause of question ``key`` (in ``framework``'s track) that contains ``words``."""
+    (cause,) = [cause for cause in QUESTIONS[key].in_framework(framework).mistakes if words in cause]
     return cause
 
 
-def _reports(key, function, cause, hidden=False):
-    messages = [outcome.message for outcome in grading.run(key, function, "pytorch", hidden=hidden)]
+def _reports(key, function, cause, hidden=False, framework="pytorch"):
+    messages = [outcome.message for outcome in grading.run(key, function, framework, hidden=hidden)]
     assert any(message.endswith(f"Likely cause: {cause}") for message in messages), messages
     return messages
 
@@ -362,6 +368,219 @@ def test_the_backward_questions_recognise_ties_and_missing_divisions():
 def test_the_cuda_questions_recognise_a_maximum_that_starts_at_zero():
     _reports("cuda_max", lambda X, pool_size, stride=None: np.maximum(_offset_pool(X, pool_size, stride), 0), _cause("cuda_max", "started at 0"), hidden=True)
     _reports("cuda_avg", lambda X, pool_size, stride=None: _offset_pool(X, pool_size, stride, "avg") * pool_size[0] * pool_size[1], _cause("cuda_avg", "not divided"))
+
+
+
+# --- conventions: each framework's rule, and the other's recognised ---------------
+
+CONVENTIONS = ["ceil_output_size", "avg_ceil", "avg_exclude_pad", "max_nan", "default_stride", "channels_last"]
+
+
+def _torch_answer(key, args, kwargs):
+    """What PyTorch itself gives for a case of a conventions question."""
+    import torch
+    import torch.nn.functional as F
+
+    if key == "ceil_output_size":
+        (n, k), stride = args, kwargs.get("stride") or args[1]
+        return F.max_pool1d(torch.zeros(1, 1, n), k, stride, kwargs.get("padding", 0), ceil_mode=kwargs.get("ceil_mode", False)).shape[-1]
+    X, window = torch.tensor(args[0]), tuple(args[1])
+    if key in ("avg_ceil", "avg_exclude_pad"):
+        stride = kwargs.get("stride") or window
+        return F.avg_pool2d(X[None], window, stride, kwargs.get("padding", (0, 0)), kwargs.get("ceil_mode", False), kwargs.get("count_include_pad", True))[0].numpy()
+    if key == "max_nan":
+        return F.max_pool2d(X[None], window, kwargs.get("stride") or window)[0].numpy()
+    if key == "default_stride":
+        return (F.max_pool2d if kwargs.get("mode", "max") == "max" else F.avg_pool2d)(X, window).numpy()
+    pool = F.max_pool2d if kwargs.get("mode", "max") == "max" else F.avg_pool2d
+    return pool(X.permute(0, 3, 1, 2), window, kwargs.get("stride") or window, kwargs.get("padding", (0, 0))).permute(0, 2, 3, 1).numpy()
+
+
+def _mxnet_answer(key, args, kwargs):
+    """What MXNet's nd.Pooling gives for a case, asked as Gluon's layers ask it (the
+    stride defaulting to the window, ceil_mode as 'full') except in default_stride."""
+    from mxnet import nd
+
+    convention = "full" if kwargs.get("ceil_mode") else "valid"
+    if key == "ceil_output_size":
+        (n, k), stride = args, kwargs.get("stride") or args[1]
+        out = nd.Pooling(nd.zeros((1, 1, 1, n)), kernel=(1, k), stride=(1, stride), pad=(0, kwargs.get("padding", 0)), pool_type="max", pooling_convention=convention)
+        return out.shape[-1]
+    X, window = args[0], tuple(args[1])
+    if key == "default_stride":
+        return nd.Pooling(nd.array(X), kernel=window, pool_type=kwargs.get("mode", "max")).asnumpy()
+    if key == "channels_last":
+        X = np.moveaxis(X, -1, 1)
+    else:
+        X = X[None, None]
+    pool_type = "avg" if key.startswith("avg") else kwargs.get("mode", "max")
+    stride = tuple(kwargs.get("stride") or window)
+    out = nd.Pooling(nd.array(X), kernel=window, stride=stride, pad=tuple(kwargs.get("padding", (0, 0))), pool_type=pool_type, pooling_convention=convention, count_include_pad=kwargs.get("count_include_pad", True)).asnumpy()
+    return np.moveaxis(out, 1, -1) if key == "channels_last" else out[0, 0]
+
+
+@pytest.mark.parametrize("framework", grading.FRAMEWORKS)
+@pytest.mark.parametrize("key", CONVENTIONS)
+def test_the_conventions_answers_are_the_frameworks_own(key, framework):
+    """Each track's reference, poolkit's, is what PyTorch (or MXNet's nd.Pooling)
+    itself gives on every visible case and on hidden cases of several draws."""
+    question = QUESTIONS[key].in_framework(framework)
+    answer = _torch_answer if framework == "pytorch" else _mxnet_answer
+    cases = question.visible + sum((question.hidden_cases(np.random.default_rng(seed)) for seed in range(3)), ())
+    for case in cases:
+        expected = grading.to_numpy(question.reference(*case.args, **case.kwargs))
+        got = np.asarray(answer(key, case.args, dict(case.kwargs)))
+        assert expected.shape == got.shape and np.allclose(expected, got, rtol=1e-5, atol=1e-5, equal_nan=True), f"{key} in {framework}, {case.label}: {expected} != {got}"
+
+
+def test_a_track_changes_the_answers_never_the_cases_or_the_points():
+    """The notebook's test cell is the same in both tracks: so are a question's cases and points."""
+    for question in QUESTIONS.values():
+        mxnet = question.in_framework("mxnet")
+        assert (mxnet.visible, mxnet.points, mxnet.function) == (question.visible, question.points, question.function)
+        drawn = [question.in_framework(framework).hidden_cases(np.random.default_rng(7)) for framework in grading.FRAMEWORKS]
+        assert [case.label for case in drawn[0]] == [case.label for case in drawn[1]]
+    sized = QUESTIONS["ceil_output_size"]
+    with pytest.raises(ValueError, match="per_framework may change only"):
+        grading.Question(sized.key, sized.function, 2, sized.reference, sized.visible, per_framework={"mxnet": {"points": 3}}).in_framework("mxnet")
+    with pytest.raises(ValueError, match="framework must be one of"):
+        sized.in_framework("jax")
+
+
+def test_the_conventions_questions_grade_the_frameworks_differently():
+    """Where the frameworks differ, some visible case has different answers in the two tracks (else the track would not matter)."""
+    for key in ("ceil_output_size", "avg_ceil", "max_nan", "default_stride"):
+        tracks = [QUESTIONS[key].in_framework(framework) for framework in grading.FRAMEWORKS]
+        differ = [case.label for case in tracks[0].visible if grading.difference(*(grading.to_numpy(track.reference(*case.args, **case.kwargs)) for track in tracks))]
+        assert differ, f"{key}: every visible case has the same answer in PyTorch and in MXNet"
+    assert QUESTIONS["channels_last"].per_framework == {}, "channels-last pooling has the same rules in both"
+
+
+def _size(rule):
+    """A student's output_size with PyTorch's ceil rule or MXNet's 'full'."""
+
+    def output_size(n, k, padding=0, stride=None, ceil_mode=False):
+        stride = stride or k
+        span = n + 2 * padding - k
+        out = (-(-span // stride) if ceil_mode else span // stride) + 1
+        return out - 1 if rule == "pytorch" and ceil_mode and (out - 1) * stride >= n + padding else out
+
+    return output_size
+
+
+def _avg_loop(rule, whole_window=False):
+    """A student's avg_pool2d: ``rule``'s output size, each window divided by what it holds (or by k_h * k_w)."""
+
+    def avg_pool2d(X, pool_size, padding=(0, 0), stride=None, ceil_mode=False, count_include_pad=True):
+        X = grading.to_numpy(X)
+        (k_h, k_w), (p_h, p_w), (h, w) = pool_size, padding, X.shape
+        s_h, s_w = stride or pool_size
+        size = _size(rule)
+        Y = np.zeros((size(h, k_h, p_h, s_h, ceil_mode), size(w, k_w, p_w, s_w, ceil_mode)))
+        for i, j in np.ndindex(*Y.shape):
+            r0, c0 = i * s_h - p_h, j * s_w - p_w
+            r1, c1 = min(r0 + k_h, h + p_h), min(c0 + k_w, w + p_w)
+            part = X[max(r0, 0) : max(min(r1, h), 0), max(c0, 0) : max(min(c1, w), 0)]
+            divisor = k_h * k_w if whole_window else (r1 - r0) * (c1 - c0) if count_include_pad else part.size
+            Y[i, j] = part.sum() / divisor if part.size else 0.0
+        return Y
+
+    return avg_pool2d
+
+
+def _max_loop(pick):
+    """A student's max_pool2d whose window maximum is ``pick(window)``."""
+
+    def max_pool2d(X, pool_size, stride=None):
+        X = grading.to_numpy(X)
+        (k_h, k_w), (s_h, s_w) = pool_size, stride or pool_size
+        Y = np.zeros(((X.shape[0] - k_h) // s_h + 1, (X.shape[1] - k_w) // s_w + 1))
+        for i, j in np.ndindex(*Y.shape):
+            Y[i, j] = pick(X[i * s_h : i * s_h + k_h, j * s_w : j * s_w + k_w].ravel())
+        return Y
+
+    return max_pool2d
+
+
+def _first_then_greater(values):
+    best = values[0]
+    for value in values[1:]:
+        if value > best:
+            best = value
+    return best
+
+
+@pytest.mark.parametrize("framework", grading.FRAMEWORKS)
+def test_the_other_frameworks_rule_is_recognised_in_each_track(framework):
+    other = "mxnet" if framework == "pytorch" else "pytorch"
+    # The solution's own rule passes; the other framework's is named.
+    assert all(outcome.passed for outcome in grading.run("ceil_output_size", _size(framework), framework))
+    words = {"pytorch": "no last-window correction", "mxnet": "dropped, as PyTorch does"}[framework]
+    _reports("ceil_output_size", _size(other), _cause("ceil_output_size", words, framework), framework=framework)
+    assert all(outcome.passed for outcome in grading.run("avg_ceil", _avg_loop(framework), framework))
+    words = {"pytorch": "was kept (MXNet's 'full')", "mxnet": "dropped, as PyTorch does"}[framework]
+    _reports("avg_ceil", _avg_loop(other), _cause("avg_ceil", words, framework), framework=framework)
+    nan_rules = {"pytorch": lambda values: np.max(values), "mxnet": lambda values: np.nanmax(values)}
+    assert all(outcome.passed for outcome in grading.run("max_nan", _max_loop(nan_rules[framework]), framework))
+    words = {"pytorch": "NaN was skipped", "mxnet": "NaN was kept"}[framework]
+    _reports("max_nan", _max_loop(nan_rules[other]), _cause("max_nan", words, framework), framework=framework)
+
+
+@pytest.mark.parametrize("framework", grading.FRAMEWORKS)
+def test_the_conventions_questions_recognise_their_mistakes(framework):
+    # A running maximum that starts at the window's first element: a NaN first sticks, a later one is skipped.
+    _reports("max_nan", _max_loop(_first_then_greater), _cause("max_nan", "compares with >", framework), framework=framework)
+    _reports("avg_ceil", _avg_loop(framework, whole_window=True), _cause("avg_ceil", "every window divided by k_h * k_w", framework), framework=framework)
+
+    def count_all(X, pool_size, padding=(0, 0), stride=None, ceil_mode=False, count_include_pad=True):
+        return _avg_loop(framework)(X, pool_size, padding, stride, ceil_mode, True)
+
+    _reports("avg_exclude_pad", count_all, _cause("avg_exclude_pad", "padded zeros counted in the divisor", framework), framework=framework)
+    stride_words = {"pytorch": "nd.Pooling's default); PyTorch's", "mxnet": "defaults to the kernel (PyTorch's"}[framework]
+
+    def wrong_default(X, kernel, mode="max"):
+        X = grading.to_numpy(X)
+        stride = (1, 1) if framework == "pytorch" else tuple(kernel)  # the other framework's default
+        out = ((X.shape[2] - kernel[0]) // stride[0] + 1, (X.shape[3] - kernel[1]) // stride[1] + 1)
+        Y = np.zeros(X.shape[:2] + out)
+        for i, j in np.ndindex(*out):
+            window = X[:, :, i * stride[0] : i * stride[0] + kernel[0], j * stride[1] : j * stride[1] + kernel[1]]
+            Y[:, :, i, j] = window.max(axis=(2, 3)) if mode == "max" else window.mean(axis=(2, 3))
+        return Y
+
+    _reports("default_stride", wrong_default, _cause("default_stride", stride_words, framework), framework=framework)
+
+    def nchw_by_mistake(X, pool_size, padding=(0, 0), stride=None, mode="max"):  # pools W and C, the last two axes
+        return _loop_pool(grading.to_numpy(X), pool_size, padding, stride, mode)
+
+    _reports("channels_last", nchw_by_mistake, _cause("channels_last", "the last two axes pooled", framework), framework=framework)
+
+
+def test_the_conventions_notebook_states_the_frameworks_own_numbers():
+    """The numbers the notebook's text gives, computed with PyTorch and MXNet."""
+    import torch
+    import torch.nn.functional as F
+    from mxnet import nd
+
+    text = "\n".join(cell.source for cell in _read(_source("conventions")).cells if cell.cell_type == "markdown")
+    one_row = dict(kernel=(1, 2), stride=(1, 3), pad=(0, 1), pool_type="max", pooling_convention="full")
+    torch_windows = F.max_pool1d(torch.zeros(1, 1, 5), 2, 3, 1, ceil_mode=True).shape[-1]
+    assert (torch_windows, nd.Pooling(nd.zeros((1, 1, 1, 5)), **one_row).shape[-1]) == (2, 3)
+    assert f"PyTorch has {torch_windows} windows and MXNet 3" in text
+    X = np.arange(16.0).reshape(1, 1, 4, 4)
+    X[0, 0, 0, 0] = np.nan
+    assert str(F.max_pool2d(torch.tensor(X), 2)[0, 0].tolist()) == "[[nan, 7.0], [13.0, 15.0]]"
+    assert nd.Pooling(nd.array(X), kernel=(2, 2), stride=(2, 2), pool_type="max").asnumpy()[0, 0].tolist() == [[5, 7], [13, 15]]
+    assert "`[[nan, 7], [13, 15]]` in PyTorch and `[[5, 7], [13, 15]]` in MXNet" in text
+    assert F.max_pool2d(torch.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0].tolist() == [[5, 7], [13, 15]]
+    assert nd.Pooling(nd.arange(16).reshape((1, 1, 4, 4)), kernel=(2, 2), pool_type="max").shape[-2:] == (3, 3)
+    assert "a 2x2 max gives `[[5, 7], [13, 15]]` in PyTorch, and 3x3 outputs in MXNet" in text
+    # 0..24 as 5x5, 2x2 average in ceil mode: the last column divided by 2, the corner by 1.
+    X5 = torch.arange(25.0).reshape(1, 1, 5, 5)
+    sums = F.avg_pool2d(X5, 2, ceil_mode=True, divisor_override=1)[0, 0]
+    divisors = (sums / F.avg_pool2d(X5, 2, ceil_mode=True)[0, 0]).round()
+    assert divisors[:-1, -1].tolist() == [2, 2] and divisors[-1, -1] == 1
+    assert "is divided by 2 (by 1 in the\ncorner)" in text
 
 
 # --- what a student reads -----------------------------------------------------------

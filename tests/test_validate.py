@@ -22,7 +22,7 @@ from poolkit.grader import checks as grading
 
 ROOT = Path(__file__).resolve().parents[1]
 NBGRADER = Path(sys.executable).parent / "nbgrader"
-ASSIGNMENTS = ["pool2d", "padding-stride", "channels", "global-adaptive", "vectorize", "cuda-kernel"]
+ASSIGNMENTS = ["pool2d", "padding-stride", "channels", "global-adaptive", "vectorize", "cuda-kernel", "conventions"]
 PASSED = "Success! Your notebook passes all the tests."
 PARTIAL = "Partial credit; passed some but not all of the tests"
 
