@@ -564,6 +564,29 @@ _VECTORIZED = _vector_question(
     reads=_reads_unpadded,
 )
 
+#: The padded question's own fixed inputs: drawing them from _rng would change every later question's.
+_padded_rng = np.random.default_rng(20261201)
+
+_VECTORIZED_PADDED = _vector_question(
+    "vectorized_padded",
+    "pool2d_padded_vectorized",
+    3,
+    _pool,
+    visible=(
+        Case("chapter 2's 0..15 as 4x4, 3x3 max, padding (1, 1), stride (2, 2)", (_X16, (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
+        Case("a random negative 40x40 input, 3x3 max, padding (1, 1), stride (2, 2)", (-np.abs(_random(_padded_rng, 40, 40)) - 1, (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
+        Case("a random (2, 3, 30, 30) input, 2x2 average, padding (1, 1)", (_random(_padded_rng, 2, 3, 30, 30), (2, 2)), {"padding": (1, 1), "mode": "avg"}),
+    ),
+    hidden=lambda rng: (
+        Case("a random 41x37 input, 3x3 average, padding (1, 1), stride (1, 1)", (_random(rng, 41, 37), (3, 3)), {"padding": (1, 1), "stride": (1, 1), "mode": "avg"}),
+        Case("a random negative (2, 2, 64, 64) input, 4x4 max, padding (2, 2)", (-np.abs(_random(rng, 2, 2, 64, 64)) - 1, (4, 4)), {"padding": (2, 2)}),
+        Case("a random 45x60 input, (5, 3) average, padding (2, 1), stride (2, 3)", (_random(rng, 45, 60), (5, 3)), {"padding": (2, 1), "stride": (2, 3), "mode": "avg"}),
+    ),
+    timed=lambda rng: Case("a random (2, 1536, 1536) input, 2x2 max, padding (1, 1): 1,182,722 window positions", (_random(rng, *_TIMED_SHAPE), (2, 2)), {"padding": (1, 1)}),
+    mistakes=_POOL_MISTAKES,
+    reads=_reads_window,
+)
+
 _MAX_BACKWARD = _vector_question(
     "max_backward",
     "max_pool2d_backward",
@@ -1023,6 +1046,7 @@ QUESTIONS = {
         _GLOBAL_AVG,
         _ADAPTIVE_AVG,
         _VECTORIZED,
+        _VECTORIZED_PADDED,
         _MAX_BACKWARD,
         _AVG_BACKWARD,
         _CUDA_MAX,

@@ -340,6 +340,27 @@ def test_vectorize_passes_a_loop_over_offsets_and_fails_a_loop_over_outputs():
         ), outcome.message
 
 
+def test_vectorize_with_padding_passes_a_padded_copy_and_names_the_padding_mistakes():
+    def padded(fill):
+        def pool2d_padded_vectorized(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+            X = np.asarray(X)
+            widths = [(0, 0)] * (X.ndim - 2) + [(padding[0], padding[0]), (padding[1], padding[1])]
+            value = (-np.inf if mode == "max" else 0.0) if fill is None else fill
+            return _offset_pool(np.pad(X, widths, constant_values=value), pool_size, stride, mode)
+
+        return pool2d_padded_vectorized
+
+    for hidden in (False, True):
+        assert all(outcome.passed for outcome in grading.run("vectorized_padded", padded(None), "pytorch", hidden=hidden))
+    _reports("vectorized_padded", padded(0.0), _cause("vectorized_padded", "padded with zeros"))
+    ignored = lambda X, pool_size, padding=(0, 0), stride=None, mode="max": _offset_pool(X, pool_size, stride, mode)  # noqa: E731
+    _reports("vectorized_padded", ignored, _cause("vectorized_padded", "padding is ignored"))
+    per_pixel = lambda X, pool_size, padding=(0, 0), stride=None, mode="max": _loop_pool(X, pool_size, padding, stride, mode)  # noqa: E731
+    outcomes = grading.run("vectorized_padded", per_pixel, "pytorch")
+    assert outcomes[0].passed and not any(outcome.passed for outcome in outcomes[1:]), [outcome.message for outcome in outcomes]
+    assert all("lines of Python" in outcome.message for outcome in outcomes[1:]), [outcome.message for outcome in outcomes]
+
+
 def test_the_backward_questions_recognise_ties_and_missing_divisions():
     def every_maximum(dY, X, pool_size, stride=None):
         dY, X = np.asarray(dY), np.asarray(X)
