@@ -716,6 +716,38 @@ _CUDA_AVG = _cuda_question(
 )
 
 
+def _padded_at_the_end(X, pool_size, padding=(0, 0), stride=None, mode="max"):
+    """Windows read from i * s instead of i * s - p: all the padding lands after the input."""
+    widths = [(0, 0)] * (X.ndim - 2) + [(0, 2 * padding[0]), (0, 2 * padding[1])]
+    return _pool(np.pad(X, widths, constant_values=-np.inf), pool_size, (0, 0), stride, mode)
+
+
+#: The padded kernel's own fixed inputs: drawing them from _rng would change the later questions'.
+_cuda_padded_rng = np.random.default_rng(20261202)
+
+_CUDA_MAX_PADDED = Question(
+    key="cuda_max_padded",
+    function="max_pool2d_padded_cuda",
+    points=3,
+    reference=_pool,
+    visible=(
+        Case("the lecture's 0..15 as (1, 1, 4, 4), 3x3 window, padding (1, 1), stride (2, 2)", (_X16[None, None].astype(np.float32), (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
+        Case("a random (2, 2, 5, 5) input, 3x3 window, padding (1, 1), stride (1, 1)", (_small(_cuda_padded_rng, 2, 2, 5, 5), (3, 3)), {"padding": (1, 1), "stride": (1, 1)}),
+        Case("a negative (1, 2, 6, 7) input, (2, 3) window, padding (1, 1), stride (2, 2)", (-np.abs(_small(_cuda_padded_rng, 1, 2, 6, 7)) - 1, (2, 3)), {"padding": (1, 1), "stride": (2, 2)}),
+    ),
+    hidden=lambda rng: (
+        Case("a random (2, 2, 7, 7) input, 3x3 window, padding (1, 1), stride (2, 2)", (_small(rng, 2, 2, 7, 7), (3, 3)), {"padding": (1, 1), "stride": (2, 2)}),
+        Case("a negative (1, 3, 5, 5) input, 2x2 window, padding (1, 1)", (-np.abs(_small(rng, 1, 3, 5, 5)) - 1, (2, 2)), {"padding": (1, 1)}),
+        Case("a random (1, 1, 8, 6) input, (4, 2) window, padding (2, 1), stride (3, 1)", (_small(rng, 1, 1, 8, 6), (4, 2)), {"padding": (2, 1), "stride": (3, 1)}),
+    ),
+    mistakes={
+        "a window's first row and column are i * s_h and j * s_w: subtract the padding (i * s_h - pad_h), which puts it on both sides": _padded_at_the_end,
+        **{cause: mistake for cause, mistake in _POOL_MISTAKES.items() if "average" not in cause and "mode" not in cause},
+    },
+    reads=_reads_window,
+)
+
+
 # --- conventions: ceil mode and 'full', the divisor, NaN, the default stride, NHWC ---
 # Where PyTorch's rule and MXNet's differ, the MXNet track is graded by MXNet's
 # (a question's per_framework). MXNet's answers come from poolkit.mxnet_pooling
@@ -1051,6 +1083,7 @@ QUESTIONS = {
         _AVG_BACKWARD,
         _CUDA_MAX,
         _CUDA_AVG,
+        _CUDA_MAX_PADDED,
         _CEIL_SIZE,
         _AVG_CEIL,
         _AVG_EXCLUDE_PAD,

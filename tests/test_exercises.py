@@ -392,6 +392,18 @@ def test_the_cuda_questions_recognise_a_maximum_that_starts_at_zero():
 
 
 
+def test_the_padded_cuda_question_recognises_a_window_not_shifted_by_the_padding():
+    def unshifted(X, pool_size, padding=(0, 0), stride=None):  # the kernel's x[n, c, i * s_h + a, ...] with a bounds check
+        X = np.asarray(X)
+        widths = [(0, 0), (0, 0), (0, 2 * padding[0]), (0, 2 * padding[1])]
+        return _offset_pool(np.pad(X, widths, constant_values=-np.inf), pool_size, stride)
+
+    _reports("cuda_max_padded", unshifted, _cause("cuda_max_padded", "subtract the padding"))
+    zeros = lambda X, pool_size, padding=(0, 0), stride=None: _loop_pool(X, pool_size, padding, stride, fill=0.0)  # noqa: E731
+    _reports("cuda_max_padded", zeros, _cause("cuda_max_padded", "padded with zeros"))
+
+
+
 # --- conventions: each framework's rule, and the other's recognised ---------------
 
 CONVENTIONS = ["ceil_output_size", "avg_ceil", "avg_exclude_pad", "max_nan", "default_stride", "channels_last"]
