@@ -10,7 +10,9 @@ For one assignment of the course (``solutions/<assignment>/``), it:
    does not grade is listed in ``DIR/report.txt`` with why), restores every test
    cell the student deleted or edited, and hands it to one of N worker processes
    (:func:`serve`; each grades one submission after another, and is replaced if
-   it dies), with a job folder of its own outside ``DIR``;
+   it dies), with a job folder of its own outside ``DIR``; or, with ``--cluster``,
+   sends the job folder to a Dask cluster's workers (:mod:`poolkit.grader.cluster`),
+   which grade it as a local worker would and send the result back;
 3. in the worker, runs the notebook in a sandboxed kernel (:mod:`poolkit.grader.sandbox`:
    bubblewrap's namespaces, Landlock, cgroup limits; it writes only its own scratch
    folder, a tmpfs of ``--scratch-mb`` that goes with it) with :func:`poolkit.grader.notebooks.execute` (cell timeouts, dead
@@ -74,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 from . import checks, collect, notebooks, rerun, sandbox, scan
+from .cluster import ClusterWorker
 from .course import QUESTIONS_VARIABLE, find_course, questions, questions_file
 
 RESULTS_TABLE = "poolkit_results"
@@ -945,6 +948,8 @@ def grade(
     id_pattern=None,
     keep_work=False,
     regrade=False,
+    cluster=None,
+    cluster_wait=None,
 ):
     """Autograde every submission of ``assignment``; returns a :class:`RunReport`.
 
@@ -953,14 +958,18 @@ def grade(
     A student recorded by an earlier run on ``out`` for the same notebook, assignment
     and settings is kept, not graded again, unless ``regrade``. SIGINT and SIGTERM stop
     the run cleanly (:class:`Interrupted`), keeping what was recorded.
+
+    With ``cluster`` (a Dask scheduler's address, ``--cluster``) the submissions are
+    graded on that cluster's workers (:mod:`poolkit.grader.cluster`), each checked
+    first for the same poolkit and a working sandbox; ``cluster_wait`` is how many
+    seconds to wait for a first worker (default :data:`cluster.WORKERS_TIMEOUT`).
     """
     settings = settings or Settings()
     out = Path(out).resolve()
     course = Path(course).resolve() if course else find_course()
-    workers = workers or os.cpu_count() or 1
     notebook = notebook_name(course, assignment)
-    check_run(course, submissions, out, settings, workers, roster, id_pattern)
-    if not sandbox.isolated():
+    check_run(course, submissions, out, settings, 1 if workers is None else workers, roster, id_pattern)
+    if cluster is None and not sandbox.isolated():
         if not unsafe_no_sandbox:
             raise RuntimeError(
                 f"bubblewrap cannot isolate submissions here ({sandbox.mode()}): poolkit grade does not run untrusted code "
@@ -973,22 +982,31 @@ def grade(
     if not found.found:
         reasons = "; ".join(f"{item.origin}: {item.why}" for item in found.skipped[:3]) or "it is empty"
         raise FileNotFoundError(f"SUBMISSIONS {submissions} holds no student's submission of {notebook}.ipynb ({reasons})")
-    print(f"sandbox: {sandbox.mode()}", file=sys.stderr)
+    connection = None
+    if cluster is None:
+        print(f"sandbox: {sandbox.mode()}", file=sys.stderr)
+    else:  # connected and its workers checked before anything is written
+        from .cluster import WORKERS_TIMEOUT, Cluster
+
+        connection = Cluster(cluster, WORKERS_TIMEOUT if cluster_wait is None else cluster_wait, unsafe_no_sandbox)
+        print(f"cluster: {cluster}, {workers or connection.threads()} tasks at once", file=sys.stderr)
     # nbgrader runs `alembic` from PATH; it lives beside this Python, which may not be on PATH.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / OUT_MARKER).touch()
     stopping = Stopping()
     previous = {signum: signal.signal(signum, stopping) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / OUT_MARKER).touch()
         with _locked(out), _run_log(out):
-            return _run(assignment, notebook, submissions, found, out, course, settings, workers, keep_work, regrade, stopping)
+            return _run(assignment, notebook, submissions, found, out, course, settings, workers, keep_work, regrade, stopping, connection)
     finally:
+        if connection is not None:
+            connection.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _run(assignment, notebook, submissions, found, out, course, settings, workers, keep_work, regrade, stopping):
+def _run(assignment, notebook, submissions, found, out, course, settings, workers, keep_work, regrade, stopping, connection=None):
     report = RunReport(out / "grades.csv", out / "report.txt", students=len(found.found), skipped=len(found.skipped))
     version, earlier = assignment_version(course, assignment), recorded(out, assignment)
     # Job folders (a few small files each: a student's own writes go to a tmpfs of their own) live
@@ -1005,7 +1023,11 @@ def _run(assignment, notebook, submissions, found, out, course, settings, worker
             todo.append((submission, entry if data is not None else None))
     report.kept = len(found.found) - len(todo)
     runnable = sum(1 for _, entry in todo if entry is not None)
-    pool = [Worker(out / "logs" / f"worker-{number + 1}.log", course) for number in range(min(workers, runnable))]
+    pool: list[Worker | ClusterWorker]
+    if connection is None:
+        pool = [Worker(out / "logs" / f"worker-{number + 1}.log", course) for number in range(min(workers or os.cpu_count() or 1, runnable))]
+    else:  # by default as many at once as the cluster's workers run: the rest wait in this process, not in the scheduler
+        pool = [ClusterWorker(connection, questions_file(course)) for _ in range(min(workers or connection.threads(), runnable))]
     try:
         if todo:
             for worker in pool:
@@ -1314,11 +1336,23 @@ def _preimport():
     questions()
 
 
+def work_once(job):
+    """Grade the one job folder ``job`` and exit: a Dask task's subprocess
+    (:func:`poolkit.grader.cluster.grade_job`), its output already in the job's log."""
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a worker killed outright takes it along
+    questions()
+    work(job)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m poolkit.grader.autograde")
-    parser.add_argument("step", choices=["serve"])
-    parser.parse_args(argv)
-    serve()
+    parser.add_argument("step", choices=["serve", "work"])
+    parser.add_argument("job", nargs="?", help="for work: the job folder")
+    args = parser.parse_args(argv)
+    if args.step == "work":
+        work_once(args.job)
+    else:
+        serve()
 
 
 if __name__ == "__main__":

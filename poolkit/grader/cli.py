@@ -29,6 +29,8 @@ def grade_command(args):
     from .autograde import Interrupted, Settings, grade
 
     settings = Settings(timeout=args.timeout, memory=args.memory_gb, budget=args.budget, scratch=args.scratch_mb << 20)
+    if args.cluster_wait is not None and args.cluster is None:
+        raise ValueError("--cluster-wait needs --cluster")
     try:
         report = grade(
             args.assignment,
@@ -42,6 +44,8 @@ def grade_command(args):
             id_pattern=args.id_pattern,
             keep_work=args.keep_work,
             regrade=args.regrade,
+            cluster=args.cluster,
+            cluster_wait=args.cluster_wait,
         )
     except Interrupted as stop:
         return 128 + stop.signum
@@ -108,7 +112,7 @@ def main(argv=None):
     grade.add_argument("assignment", help="the assignment's name, a folder of the course's solutions/")
     grade.add_argument("submissions", help="a folder or zip: <student_id>/<notebook>.ipynb, or a Moodle or Canvas export")
     grade.add_argument("--out", required=True, help="where the gradebook, grades.csv and feedback/ go")
-    grade.add_argument("--workers", type=_positive, default=None, help="submissions graded at once (default: the number of cores)")
+    grade.add_argument("--workers", type=_positive, default=None, help="submissions graded at once (default: the number of cores; with --cluster, the cluster's worker threads)")
     grade.add_argument("--timeout", type=_positive, default=30, help="seconds one cell may run (default: 30)")
     grade.add_argument("--memory-gb", type=_gigabytes, default=4 << 30, help="memory cap of each student's processes (default: 4)")
     grade.add_argument("--course", default=None, help="the course's root (default: found from the current folder)")
@@ -117,6 +121,8 @@ def main(argv=None):
     grade.add_argument("--roster", default=None, help="a CSV with student_id (and export_id, name): maps the export's ids to yours, and lists who submitted nothing")
     grade.add_argument("--id-pattern", default=None, help="a regex with a (?P<student_id>...) group, matched against each notebook's path in the export")
     grade.add_argument("--regrade", action="store_true", help="grade every student again, even those an earlier run on --out recorded")
+    grade.add_argument("--cluster", default=None, metavar="tcp://HOST:PORT", help="grade on the workers of this running Dask scheduler instead of this machine's cores")
+    grade.add_argument("--cluster-wait", type=_positive, default=None, metavar="SECONDS", help="with --cluster: how long to wait for a first worker (default: 60)")
     grade.add_argument("--keep-work", action="store_true", help="keep each submission's job folder in DIR/work/ (for debugging the grader)")
     grade.add_argument(
         "--unsafe-no-sandbox", action="store_true", help="grade even where bubblewrap cannot isolate submissions (only for submissions you trust)"
