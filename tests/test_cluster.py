@@ -44,12 +44,12 @@ class Cluster:
     """A scheduler and workers on 127.0.0.1, as subprocesses; each worker without a
     nanny, so that killing its process kills the worker, as a machine lost would."""
 
-    def __init__(self, folder, workers=2):
+    def __init__(self, folder, workers=2, scheduler_env=None):
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.file = folder / "scheduler.json"
         self.workers = []
-        self.scheduler = self._start("scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(self.file), "--no-dashboard"])
+        self.scheduler = self._start("scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(self.file), "--no-dashboard"], scheduler_env)
         try:
             deadline = time.monotonic() + 60
             while not self.file.is_file():
@@ -70,6 +70,13 @@ class Cluster:
     def add_worker(self, name, env=None):
         command = [DASK, "worker", self.address, "--nthreads", "1", "--no-nanny", "--name", name, "--host", "127.0.0.1", "--no-dashboard"]
         return self._start(name, command, env)
+
+    def wait_for_task(self, worker, seconds=300):
+        """Until ``worker`` is grading a submission: its task's folder is there."""
+        deadline = time.monotonic() + seconds
+        while not any(owner.read_text() == str(worker.pid) for owner in Path("/tmp").glob("poolkit-task-*/owner.pid")):
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.1)
 
     def wait_for_workers(self, count):
         import distributed
@@ -136,8 +143,9 @@ def test_a_worker_killed_mid_run_has_its_task_rerun_and_every_student_graded_onc
     subs = write_submissions(tmp_path / "subs")
     run = Run(subs, tmp_path / "out", "--cluster", cluster.address, "--workers", "2")
     run.wait_for("grading pool2d [")
-    run.wait_for("] 1/")  # both workers are busy with the next two
+    run.wait_for("] 1/")
     victim = cluster.workers[0]
+    cluster.wait_for_task(victim)
     os.killpg(victim.pid, signal.SIGKILL)  # the machine is lost: its running task with it
     victim.wait()
     code, text = run.finish()
@@ -162,6 +170,31 @@ def test_a_driver_killed_mid_run_and_rerun_loses_nothing_and_doubles_nothing(clu
     assert kept >= max(first, 2)  # what the killed run recorded is not graded again
     assert graded(out) == local_grades
     recorded_once(out)
+
+
+def test_a_task_that_keeps_losing_its_worker_costs_that_student_alone_a_grader_error(tmp_path):
+    # A scheduler that gives up on a task after the first worker it lost (allowed-failures is 3 by default).
+    lossy = Cluster(tmp_path / "lossy", workers=1, scheduler_env=dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0"))
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for student in ("a", "b", "c"):
+        (subs / student).mkdir(parents=True)
+        nbformat.write(SUBMISSIONS["pt1"], subs / student / "pool2d.ipynb")
+    try:
+        run = Run(subs, out, "--cluster", lossy.address)
+        run.wait_for("] 1/")
+        lossy.wait_for_task(lossy.workers[0])
+        os.killpg(lossy.workers[0].pid, signal.SIGKILL)
+        lossy.workers.append(lossy.add_worker("again"))
+        code, text = run.finish()
+        assert code == 1, text[-3000:]  # 1: the grader failed on a student
+        found = graded(out)
+        lost = [student for student, verdict in found.items() if verdict == (0.0, {"grader-error"})]
+        assert len(lost) == 1 and all(found[student] == (MAX_SCORE, set()) for student in found if student not in lost), found
+        again = grade(subs, out, "--cluster", lossy.address)  # the next run grades that student again
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert graded(out) == {student: (MAX_SCORE, set()) for student in ("a", "b", "c")}
+    finally:
+        lossy.stop()
 
 
 def refused(result, out, *phrases):
