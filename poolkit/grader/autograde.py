@@ -76,7 +76,7 @@ from pathlib import Path
 from typing import Any
 
 from . import checks, collect, notebooks, rerun, sandbox, scan
-from .cluster import ClusterWorker
+from .cluster import DONE, NO_RESULT, OVERRAN, ClusterWorker
 from .course import QUESTIONS_VARIABLE, find_course, questions, questions_file
 
 RESULTS_TABLE = "poolkit_results"
@@ -742,7 +742,13 @@ def prepare(out, assignment, submission, data, settings, course, secret):
     return True
 
 
-DONE, NO_RESULT, OVERRAN = "done", "no-result", "overran"
+def worker_environment(questions_path):
+    """The environment of a worker process (local, or a cluster task's): this one's,
+    one thread per library (the workers are the parallelism), the course's questions
+    at ``questions_path`` for the judge."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
+    env[QUESTIONS_VARIABLE] = str(questions_path)
+    return env
 
 
 class Worker:
@@ -754,8 +760,7 @@ class Worker:
         self.closed = False  # set when the run stops: no worker is started again
 
     def start(self):
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
-        env[QUESTIONS_VARIABLE] = str(questions_file(self.course))
+        env = worker_environment(questions_file(self.course))
         with open(self.log, "ab") as log:
             # A session of its own: Ctrl-C at the terminal reaches the grader alone, which stops the workers.
             self.process = subprocess.Popen(

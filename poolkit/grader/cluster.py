@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from . import sandbox
-from .course import QUESTIONS_VARIABLE
 
 #: Seconds to wait for a scheduler to answer, and (by default) for a first worker to join.
 CONNECT_TIMEOUT = 20
@@ -49,6 +48,7 @@ WORKERS_TIMEOUT = 60
 #: which the student's processes may write.
 JUDGE_QUESTIONS = "questions.py"
 
+#: What grading a job came to, for a local worker and a cluster's alike.
 DONE, NO_RESULT, OVERRAN = "done", "no-result", "overran"
 
 
@@ -67,7 +67,7 @@ def unpack(files: dict[str, bytes], job: Path) -> None:
         target.write_bytes(data)
 
 
-TASK_PREFIX, OWNER = "poolkit-task-", "owner.pid"
+TASK_PREFIX, OWNER, GRADING = "poolkit-task-", "owner.pid", "grading.pid"
 
 
 def remove_abandoned() -> None:
@@ -81,6 +81,10 @@ def remove_abandoned() -> None:
             pass
         except (OSError, ValueError):  # not ours to judge, or just being made
             continue
+        try:  # the grading subprocess and its session, if they outlived the worker
+            os.killpg(int((folder / GRADING).read_text()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
         sandbox.cleanup(folder / "scratch")
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -92,13 +96,14 @@ def grade_job(files: dict[str, bytes], timeout: float) -> dict[str, Any]:
     The grading runs in a subprocess with a session of its own, stopped (with every
     sandbox it started) after ``timeout`` seconds; the job folder goes afterwards.
     """
+    from . import autograde  # which imports this module
+
     remove_abandoned()
     job = Path(tempfile.mkdtemp(prefix=TASK_PREFIX))
     try:
         (job / OWNER).write_text(str(os.getpid()))
         unpack(files, job)
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
-        env[QUESTIONS_VARIABLE] = str(job / JUDGE_QUESTIONS)
+        env = autograde.worker_environment(job / JUDGE_QUESTIONS)
         with open(job / "worker.log", "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "poolkit.grader.autograde", "work", str(job)],
@@ -108,6 +113,7 @@ def grade_job(files: dict[str, bytes], timeout: float) -> dict[str, Any]:
                 env=env,
                 start_new_session=True,
             )
+            (job / GRADING).write_text(str(process.pid))
             started = time.monotonic()
             try:
                 process.wait(timeout)
