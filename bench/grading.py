@@ -20,11 +20,27 @@ from start to exit, startup and setup included:
   the like-for-like comparison, reported beside the plain one.
 
 From those: submissions per minute for each, the speedup of N workers over one
-(target >= 1.7 on 2 cores), and poolkit's seconds per submission with one
-worker over nbgrader's (target <= 1.0: poolkit's per-submission overhead no
-worse than plain nbgrader's). Each run's CPU seconds (user and system, of the
+(target >= 1.8 on 2 cores), poolkit's seconds per submission with one worker
+over nbgrader's (target <= 1.0: poolkit's per-submission overhead no worse than
+plain nbgrader's), and poolkit's CPU seconds per submission with one worker over
+nbgrader's (target <= 0.5). Each run's CPU seconds (user and system, of the
 command and every process it started) are recorded too: unlike wall-clock
 time, other processes on the machine barely change them.
+
+CPU time
+--------
+Every timed command runs in a cgroup of its own that the bench makes (under
+its own cgroup), and its CPU time is that cgroup's at the end. A cgroup counts
+its descendants, also those removed before the end, and every process started
+in it, also those killed or reparented that ``getrusage(RUSAGE_CHILDREN)``
+never sees: the sandboxed kernels and re-runs of ``poolkit grade`` (bubblewrap)
+are such. The cgroup v1 ``cpuacct`` hierarchy is used where mounted, since
+``poolkit.grader.sandbox`` makes its v1 cgroups beneath the caller's own, so
+they nest in the bench's; else cgroup v2 (``cpu.stat`` ``usage_usec``), where
+sandbox.py makes its cgroups at the hierarchy's root, outside the bench's, so
+their CPU would be missed (``sandbox_cgroups_nested`` in the JSON says whether
+they were counted). Without either, ``RUSAGE_CHILDREN``. ``cpu_method`` in the
+JSON names the one used; it is the same for every command of a run.
 
 The submissions
 ---------------
@@ -85,8 +101,9 @@ COUNT, QUICK_COUNT = 40, 2
 VARIANTS = ("correct-pytorch", "correct-mxnet", "partly-wrong", "blank")
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 RUN_TIMEOUT_S = 3600  # one whole command; a hung grader fails the run instead of hanging it
-SPEEDUP_TARGET = 1.7
+SPEEDUP_TARGET = 1.8
 OVERHEAD_TARGET = 1.0
+CPU_RATIO_TARGET = 0.5
 SCORE_TOLERANCE = 1e-6
 
 NOTES = [
@@ -99,8 +116,12 @@ NOTES = [
     "Submissions per minute = submissions / seconds * 60; seconds per submission = seconds / submissions.",
     "speedup = seconds of poolkit with 1 worker / seconds with N workers; "
     "overhead ratio = poolkit's seconds per submission with 1 worker / nbgrader's.",
-    "cpu_seconds: user and system CPU time of the command and of every process it started and waited for "
-    "(getrusage(RUSAGE_CHILDREN) before and after); other processes on the machine barely change it.",
+    "cpu_seconds: user and system CPU time of the command and of every process it started, read from a cgroup "
+    "of its own that the bench makes for each command (cpu_method names how: cgroup v1 cpuacct.usage, cgroup v2 "
+    "cpu.stat usage_usec, or getrusage(RUSAGE_CHILDREN) before and after where no cgroup can be made); a cgroup "
+    "also counts processes that were killed or reparented and the sandboxes' cgroups nested in it, removed or not; "
+    "other processes on the machine barely change it.",
+    "cpu ratio = poolkit's CPU seconds per submission with 1 worker / nbgrader's (autograde alone).",
     "Scores are checked before the numbers are reported: both poolkit runs and nbgrader must give every student "
     "the same score, or the run aborts.",
     "poolkit grade's kernels run with OMP_NUM_THREADS=1 (its workers are the parallelism); nbgrader's with the "
@@ -133,6 +154,82 @@ def tool(name, module):
     return [str(script)] if script.is_file() else [sys.executable, "-m", module]
 
 
+# --- CPU time: a cgroup per timed command ---------------------------------------
+
+
+def _own_cgroups() -> dict[str, str]:
+    """This process's cgroup path by controller (``""`` for the v2 hierarchy), from /proc/self/cgroup."""
+    own = {}
+    with open("/proc/self/cgroup") as cgroups:
+        for line in cgroups:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            own.update(dict.fromkeys(controllers.split(","), path))
+    return own
+
+
+def _mounts() -> tuple[str | None, str | None]:
+    """Where the v1 ``cpuacct`` hierarchy and the v2 one are mounted (None where not)."""
+    cpuacct = unified = None
+    with open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            _, where, kind, options = line.split()[:4]
+            if kind == "cgroup" and "cpuacct" in options.split(","):
+                cpuacct = where
+            elif kind == "cgroup2":
+                unified = where
+    return cpuacct, unified
+
+
+def cpu_cgroup_method() -> tuple[str, str | None]:
+    """How a command's CPU time is measured here: ``(method, parent folder)``.
+
+    ``"cgroup v1 cpuacct"`` first, since sandbox.py nests its v1 cgroups beneath the caller's (so in the
+    command's cgroup); then ``"cgroup v2"`` (whose sandboxes sandbox.py makes at the root, outside it);
+    ``("rusage children", None)`` where no cgroup can be made and removed under this process's own.
+    """
+    try:
+        own = _own_cgroups()
+        cpuacct, unified = _mounts()
+    except OSError:
+        return "rusage children", None
+    candidates = []
+    if cpuacct and "cpuacct" in own:
+        candidates.append(("cgroup v1 cpuacct", os.path.join(cpuacct, own["cpuacct"].lstrip("/")), "cpuacct.usage"))
+    if unified and "" in own:
+        candidates.append(("cgroup v2", os.path.join(unified, own[""].lstrip("/")), "cpu.stat"))
+    for method, parent, stat in candidates:
+        probe = os.path.join(parent, f"poolkit-bench-probe-{os.getpid()}")
+        try:  # a trial: the right to make one, and the file to read
+            os.mkdir(probe)
+            usable = os.path.exists(os.path.join(probe, stat))
+            os.rmdir(probe)
+        except OSError:
+            continue
+        if usable:
+            return method, parent
+    return "rusage children", None
+
+
+CPU_METHOD, CPU_PARENT = cpu_cgroup_method()
+
+
+def cgroup_cpu_seconds(folder: str) -> float:
+    """CPU seconds (user and system) used in the cgroup ``folder`` and its descendants, removed ones included."""
+    if CPU_METHOD == "cgroup v1 cpuacct":
+        with open(os.path.join(folder, "cpuacct.usage")) as file:
+            return int(file.read()) * 1e-9
+    with open(os.path.join(folder, "cpu.stat")) as stat:
+        return int(dict(line.split() for line in stat)["usage_usec"]) * 1e-6
+
+
+def remove_cgroup(folder: str) -> None:
+    """Remove a command's cgroup once read, killing what is left in it (a grader that left a process behind)."""
+    from poolkit.grader import sandbox
+
+    if not sandbox.remove_cgroup(folder):
+        print(f"warning: could not remove the bench cgroup {folder}", file=sys.stderr)
+
+
 def run(command, log, cwd=None):
     """Run ``command`` to its end, its output into ``log``.
 
@@ -140,23 +237,36 @@ def run(command, log, cwd=None):
     -------
     tuple of float
         Its wall-clock seconds, and the CPU seconds (user and system) that it
-        and every process it started and waited for used.
+        and every process it started used (by :data:`CPU_METHOD`).
 
     Raises
     ------
     Abort
         If it fails, with the end of its log.
     """
-    with open(log, "wb") as handle:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        try:
-            done = subprocess.run(command, cwd=cwd, env=subprocess_env(), stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise Abort(f"ABORT: {' '.join(map(str, command))} ran past {RUN_TIMEOUT_S} s; its log is {log}") from None
-        seconds = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    folder = None
+    if CPU_PARENT is not None:
+        folder = os.path.join(CPU_PARENT, f"poolkit-bench-{os.getpid()}-{time.monotonic_ns()}")
+        os.mkdir(folder)
+    # The child joins the cgroup before it execs, so that every process it starts is born in it.
+    join = (lambda: Path(folder, "cgroup.procs").write_text(str(os.getpid()))) if folder else None
+    try:
+        with open(log, "wb") as handle:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            try:
+                done = subprocess.run(command, cwd=cwd, env=subprocess_env(), stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT_S, preexec_fn=join)
+            except subprocess.TimeoutExpired:
+                raise Abort(f"ABORT: {' '.join(map(str, command))} ran past {RUN_TIMEOUT_S} s; its log is {log}") from None
+            seconds = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if folder:
+            cpu = cgroup_cpu_seconds(folder)
+        else:
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    finally:
+        if folder:
+            remove_cgroup(folder)
     if done.returncode != 0:
         tail = Path(log).read_text(errors="replace")[-3000:]
         raise Abort(f"ABORT: {' '.join(map(str, command))} exited with status {done.returncode}; the end of {log}:\n{tail}")
@@ -391,6 +501,13 @@ def goal(description, value, comparison, threshold):
 # --- the run ------------------------------------------------------------------
 
 
+def sandbox_cgroups() -> str:
+    """The sandboxes' cgroup layer as sandbox.py names it (``"cgroup v1 memory+pids+cpuacct"``), ``""`` where none."""
+    from poolkit.grader import sandbox
+
+    return sandbox.cgroups()
+
+
 def bench(args, work, say):
     import nbformat
 
@@ -452,17 +569,19 @@ def bench(args, work, say):
     speedup = one["seconds"] / many["seconds"]
     overhead = one["seconds_per_submission"] / plain["seconds_per_submission"]
     like_for_like = one["seconds_per_submission"] / runs["nbgrader_feedback"]["seconds_per_submission"]
+    cpu_ratio = one["cpu_seconds_per_submission"] / plain["cpu_seconds_per_submission"]
     goals = {
         "speedup": goal(f"speedup of poolkit grade with {workers} workers over 1 worker ({machine['cpu_count']} CPUs)", speedup, ">=", SPEEDUP_TARGET),
         "overhead_ratio": goal("poolkit grade's seconds per submission with 1 worker / plain nbgrader autograde's", overhead, "<=", OVERHEAD_TARGET),
         "overhead_ratio_with_feedback": goal(
             "the same, against nbgrader autograde + generate_feedback (both then write feedback)", like_for_like, "<=", OVERHEAD_TARGET
         ),
+        "cpu_ratio": goal("poolkit grade's CPU seconds per submission with 1 worker / plain nbgrader autograde's", cpu_ratio, "<=", CPU_RATIO_TARGET),
     }
     say()
     for line in table(runs.values()):
         say(line)
-    say("(cpu s/sub: CPU seconds, user and system, of the command and every process it started, per submission;")
+    say(f"(cpu s/sub: CPU seconds, user and system, of the command and every process it started, per submission, by {CPU_METHOD};")
     say(f" load: the 1-minute load average when the run started; nbgrader generate_assignment, setup not counted above: {generate_seconds:.1f} s)")
     say(f"commands: poolkit grade {assignment} SUBMISSIONS --out DIR --workers 1 (and {workers}) --course ROOT; in a course folder: nbgrader autograde {assignment} --force"
         f" (nbgrader+fb: then nbgrader generate_feedback {assignment} --force)")
@@ -479,6 +598,9 @@ def bench(args, work, say):
         "quick": args.quick,
         "machine": machine,
         "method": {"timer": "time.perf_counter", "statistic": "one wall-clock run of each command", "notes": NOTES},
+        "cpu_method": CPU_METHOD,
+        # Whether the sandboxes' cgroups lie inside the command's (v1: beneath the caller's), so their CPU is counted.
+        "sandbox_cgroups_nested": CPU_METHOD == "cgroup v1 cpuacct" and sandbox_cgroups().startswith("cgroup v1") and "cpuacct" in sandbox_cgroups(),
         "assignment": assignment,
         "notebook": notebook,
         "submissions": count,

@@ -51,12 +51,23 @@ def test_runs(results):
 
 def test_targets(results):
     targets = results["targets"]
-    assert set(targets) == {"speedup", "overhead_ratio", "overhead_ratio_with_feedback"}
+    assert set(targets) == {"speedup", "overhead_ratio", "overhead_ratio_with_feedback", "cpu_ratio"}
     for goal in targets.values():
         assert positive(goal["value"]) and positive(goal["threshold"])
         assert goal["comparison"] in ("<=", ">=") and isinstance(goal["pass"], bool) and goal["description"]
     runs = results["runs"]
     assert targets["speedup"]["value"] == pytest.approx(runs["poolkit_1"]["seconds"] / runs["poolkit_N"]["seconds"])
+    assert targets["speedup"]["threshold"] == 1.8 and targets["cpu_ratio"]["threshold"] == 0.5
+    cpu = runs["poolkit_1"]["cpu_seconds_per_submission"] / runs["nbgrader"]["cpu_seconds_per_submission"]
+    assert targets["cpu_ratio"]["value"] == pytest.approx(cpu)
+
+
+def test_cpu_method(results):
+    # One method for every command; the sandboxes' cgroups are counted only where they nest in the command's.
+    assert results["cpu_method"] in ("cgroup v1 cpuacct", "cgroup v2", "rusage children")
+    assert isinstance(results["sandbox_cgroups_nested"], bool)
+    if results["sandbox_cgroups_nested"]:
+        assert results["cpu_method"] == "cgroup v1 cpuacct"
 
 
 def test_scores(results):

@@ -302,24 +302,36 @@ def cleanup(writable: str | os.PathLike) -> None:
     """
     _, folders = _cgroups(writable)
     for folder in dict.fromkeys(folders.values()):
-        if not os.path.isdir(folder):
-            continue
-        if os.path.exists(os.path.join(folder, "cgroup.kill")):  # v2, kernel 5.14 and later: all at once
-            _write(os.path.join(folder, "cgroup.kill"), 1)
-        # Kill until none is left (a fork bomb adds some while this runs), then remove the folder.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            pids = _processes(folder)
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        remove_cgroup(folder)
+
+
+def remove_cgroup(folder: str) -> bool:
+    """Kill every process in the cgroup ``folder`` and remove it; whether it is gone
+    (a cgroup that still holds one of its own cgroups cannot be removed).
+
+    Parameters
+    ----------
+    folder : str
+        The cgroup's folder, e.g. ``/sys/fs/cgroup/memory/poolkit-...``; none is fine.
+    """
+    if not os.path.isdir(folder):
+        return True
+    if os.path.exists(os.path.join(folder, "cgroup.kill")):  # v2, kernel 5.14 and later: all at once
+        _write(os.path.join(folder, "cgroup.kill"), 1)
+    # Kill until none is left (a fork bomb adds some while this runs), then remove the folder.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for pid in _processes(folder):
             try:
-                os.rmdir(folder)
-                break
-            except OSError:  # busy until the killed processes are gone
-                time.sleep(0.01)
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.rmdir(folder)
+            return True
+        except OSError:  # busy until the killed processes are gone
+            time.sleep(0.01)
+    return False
 
 
 def usage(writable: str | os.PathLike) -> dict[str, float]:
