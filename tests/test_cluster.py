@@ -71,10 +71,22 @@ class Cluster:
         command = [DASK, "worker", self.address, "--nthreads", "1", "--no-nanny", "--name", name, "--host", "127.0.0.1", "--no-dashboard"]
         return self._start(name, command, env)
 
+    def task_folders(self, *workers):
+        """The task folders of these workers (default: all of this cluster's) on this host."""
+        pids = {str(worker.pid) for worker in workers or self.workers}
+        found = []
+        for owner in Path("/tmp").glob("poolkit-task-*/owner.pid"):
+            try:
+                if owner.read_text() in pids:
+                    found.append(owner.parent)
+            except OSError:  # removed meanwhile
+                pass
+        return found
+
     def wait_for_task(self, worker, seconds=300):
         """Until ``worker`` is grading a submission: its task's folder is there."""
         deadline = time.monotonic() + seconds
-        while not any(owner.read_text() == str(worker.pid) for owner in Path("/tmp").glob("poolkit-task-*/owner.pid")):
+        while not self.task_folders(worker):
             assert time.monotonic() < deadline and worker.poll() is None
             time.sleep(0.1)
 
@@ -136,7 +148,7 @@ def test_a_cluster_of_two_workers_grades_every_submission_as_a_local_run_does(cl
     assert graded(tmp_path / "out") == local_grades
     assert len(rows(tmp_path / "out")) == len(SUBMISSIONS)  # one row per student
     recorded_once(tmp_path / "out")
-    assert not list(Path("/tmp").glob("poolkit-task-*/result.json"))  # the workers' job folders are gone
+    assert not cluster.task_folders()  # the workers' job folders are gone
 
 
 def test_a_worker_killed_mid_run_has_its_task_rerun_and_every_student_graded_once(cluster, local_grades, tmp_path):
@@ -152,7 +164,7 @@ def test_a_worker_killed_mid_run_has_its_task_rerun_and_every_student_graded_onc
     assert code == 0, text[-3000:]
     assert graded(tmp_path / "out") == local_grades
     recorded_once(tmp_path / "out")
-    assert not list(Path("/tmp").glob("poolkit-task-*"))  # the killed worker's task folder went with the next task
+    assert not cluster.task_folders(victim)  # the killed worker's task folder went with the next task
     cluster.workers[0] = cluster.add_worker("w1-again")  # for the tests after this one
     cluster.wait_for_workers(2)
 

@@ -147,8 +147,11 @@ class Cluster:
     """The driver's connection to a Dask scheduler, checked before any work."""
 
     def __init__(self, address: str, wait: float = WORKERS_TIMEOUT, unsafe_no_sandbox: bool = False):
-        import distributed
-        from distributed.comm.addressing import parse_address, parse_host_port
+        try:
+            import distributed
+            from distributed.comm.addressing import parse_address, parse_host_port
+        except ImportError:
+            raise RuntimeError("--cluster needs Dask's distributed package in this environment: pip install 'poolkit[cluster]' (the course environment has it)") from None
 
         try:  # checked here: a Client made from a bad address fails, then fails again as it is collected
             scheme, location = parse_address(address, strict=True)
