@@ -501,15 +501,10 @@ def goal(description, value, comparison, threshold):
 # --- the run ------------------------------------------------------------------
 
 
-def sandbox_cgroups() -> str:
-    """The sandboxes' cgroup layer as sandbox.py names it (``"cgroup v1 memory+pids+cpuacct"``), ``""`` where none."""
-    from poolkit.grader import sandbox
-
-    return sandbox.cgroups()
-
-
 def bench(args, work, say):
     import nbformat
+
+    from poolkit.grader import sandbox
 
     started, load_start = time.perf_counter(), load_average()
     count = QUICK_COUNT if args.quick and args.count is None else args.count or COUNT
@@ -600,7 +595,7 @@ def bench(args, work, say):
         "method": {"timer": "time.perf_counter", "statistic": "one wall-clock run of each command", "notes": NOTES},
         "cpu_method": CPU_METHOD,
         # Whether the sandboxes' cgroups lie inside the command's (v1: beneath the caller's), so their CPU is counted.
-        "sandbox_cgroups_nested": CPU_METHOD == "cgroup v1 cpuacct" and sandbox_cgroups().startswith("cgroup v1") and "cpuacct" in sandbox_cgroups(),
+        "sandbox_cgroups_nested": CPU_METHOD == "cgroup v1 cpuacct" and sandbox.cgroups().startswith("cgroup v1") and "cpuacct" in sandbox.cgroups(),
         "assignment": assignment,
         "notebook": notebook,
         "submissions": count,

@@ -23,7 +23,8 @@ from test_grading_runs import Run, graded, rows
 from test_hostile import ATTACKS
 
 DASK = str(Path(sys.executable).with_name("dask"))
-# The module's tests share one pytest-xdist worker (--dist loadgroup): one cluster, one grading at a time on it.
+# Meant to share one pytest-xdist worker (--dist loadgroup), but pytest-xdist 3.8 here may still
+# run them on both: so each test looks only at its own cluster's workers and task folders.
 pytestmark = pytest.mark.xdist_group("dask_cluster")
 
 SUBMISSIONS = {

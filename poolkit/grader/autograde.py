@@ -973,7 +973,7 @@ def grade(
     out = Path(out).resolve()
     course = Path(course).resolve() if course else find_course()
     notebook = notebook_name(course, assignment)
-    check_run(course, submissions, out, settings, 1 if workers is None else workers, roster, id_pattern)
+    check_run(course, submissions, out, settings, workers, roster, id_pattern)
     if cluster is None and not sandbox.isolated():
         if not unsafe_no_sandbox:
             raise RuntimeError(
@@ -1125,7 +1125,7 @@ def check_run(course, submissions, out, settings, workers, roster=None, id_patte
         raise ValueError(f"--budget must be between {BUDGET_RANGE[0]} and {BUDGET_RANGE[1]} seconds per submission, got {settings.budget}")
     if not MIN_SCRATCH <= settings.scratch <= settings.memory:
         raise ValueError(f"--scratch-mb must be between {MIN_SCRATCH >> 20} and the memory cap ({settings.memory >> 20} MB: a submission's files are kept in its memory), got {settings.scratch >> 20}")
-    if workers < 1:
+    if workers is not None and workers < 1:  # None: the default, the cores (or the cluster's worker threads)
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if roster is not None:
         collect.read_roster(roster)

@@ -19,10 +19,10 @@ arrives, exactly as it records a local worker's.
 
 A task whose worker dies is rerun elsewhere by Dask; one that killed
 ``distributed.scheduler.allowed-failures`` workers fails with ``KilledWorker``,
-and that student alone is recorded 0 with ``grader-error``. A task's key is
-made from the submission's digest and the student, so the same submission
-sent twice in one run is one task; a result is recorded once, and a driver
-restarted after a crash grades only what is not recorded (as locally).
+and that student alone is recorded 0 with ``grader-error``. A task's key is a
+digest of everything it carries (the student's seed among it), so the same
+submission sent twice in one run is one task; a result is recorded once, and a
+driver restarted after a crash grades only what is not recorded (as locally).
 """
 
 from __future__ import annotations
@@ -70,6 +70,18 @@ def unpack(files: dict[str, bytes], job: Path) -> None:
 TASK_PREFIX, OWNER, GRADING = "poolkit-task-", "owner.pid", "grading.pid"
 
 
+def _own_or_gone(pid: int, folder: Path) -> bool:
+    """Whether ``pid`` is the grading subprocess of ``folder``'s task, or no process:
+    its session may still hold that task's children then (the id of a live process
+    group is not given out again), whereas a live process of another command has
+    the id anew, and its group is not this task's."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return True
+    return str(folder).encode() in command
+
+
 def remove_abandoned() -> None:
     """Remove the task folders (and sandboxes) that a worker killed outright left on
     this host: those whose owner process is gone."""
@@ -81,8 +93,10 @@ def remove_abandoned() -> None:
             pass
         except (OSError, ValueError):  # not ours to judge, or just being made
             continue
-        try:  # the grading subprocess and its session, if they outlived the worker
-            os.killpg(int((folder / GRADING).read_text()), signal.SIGKILL)
+        try:  # the grading subprocess's session, if some of it outlived the worker
+            leader = int((folder / GRADING).read_text())
+            if _own_or_gone(leader, folder):
+                os.killpg(leader, signal.SIGKILL)
         except (OSError, ValueError):
             pass
         sandbox.cleanup(folder / "scratch")
