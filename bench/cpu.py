@@ -29,7 +29,10 @@ warm-up call, and the median of several repeats timed with
 ``time.perf_counter`` (calls shorter than a millisecond are batched into one
 sample). MXNet is asynchronous, so its timed region ends with
 ``mx.nd.waitall()``. The naive backend is skipped where one call would take
-more than a few seconds. MXNet runs in a process of its own: importing it
+more than a few seconds. poolkit keeps a large result's memory once it is
+freed, for the next result of its size, as MXNet's storage pool does; so the
+repeated calls pay for fresh pages in neither (the memory rows give it back
+before each measurement). MXNet runs in a process of its own: importing it
 next to torch drops torch to one thread, and the two OpenMP thread pools would
 compete for the cores.
 
@@ -68,6 +71,7 @@ from pathlib import Path
 import numpy as np
 
 import poolkit
+from poolkit.backends import common
 
 from machine import cpu_model, load_average
 
@@ -419,9 +423,11 @@ def map_large_blocks():
 
 
 def release_free_memory():
-    """Give the pages of freed blocks back to the system (glibc's ``malloc_trim``), so that
-    a call that reuses them touches fresh pages, which the resident set then counts;
-    without this a result that fits in memory freed earlier in the run shows as 0 MB."""
+    """Give the pages of freed blocks back to the system (poolkit's kept blocks, then glibc's
+    ``malloc_trim``), so that a call that reuses them touches fresh pages, which the resident
+    set then counts; without this a result that fits in memory freed earlier in the run shows
+    as 0 MB."""
+    common.release_kept_memory()
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):  # not glibc

@@ -42,7 +42,7 @@ from numba import get_num_threads, njit, prange
 from ..dispatch import entry_point
 from ..spec import accumulator_dtype, start_value
 from . import cells, common
-from .common import like
+from .common import like, new_array
 
 # Not pooling, so not compiled: the host backends' shared NumPy steps.
 read, arrange = common.read, common.arrange
@@ -493,13 +493,15 @@ _EXTREMUM_LAST = {(is_max, propagate): _extremum_last_kernel(is_max, propagate) 
 @njit(parallel=True, cache=True)
 def _sum_last_kernel(x, out, divisor, g, chunks):
     """Window sums on channels-last arrays: each output's taps in row-major order
-    (the NumPy backend's), each a vectorized pass over the channels, then one division."""
+    (the NumPy backend's), each a vectorized pass over the channels into a
+    thread's own sum (in cache, and apart from ``out``: a tenth faster than
+    summing in place), then one division on the way out."""
     size, kernel, stride, pad, dil = g[0], g[1], g[2], g[3], g[4]
     rows = out.shape[1] * out.shape[2]
     tasks = x.shape[0] * rows
     channels = x.shape[4]
-    zero = out.dtype.type(0)
     for chunk in prange(chunks):
+        total = np.empty(channels, out.dtype)
         for task in range(chunk * tasks // chunks, (chunk + 1) * tasks // chunks):
             n, r = task // rows, task % rows
             o0, o1 = r // out.shape[2], r % out.shape[2]
@@ -507,26 +509,18 @@ def _sum_last_kernel(x, out, divisor, g, chunks):
             t1, lo1, hi1 = _clip(o1, size[1], kernel[1], stride[1], pad[1], dil[1])
             for o2 in range(out.shape[3]):
                 t2, lo2, hi2 = _clip(o2, size[2], kernel[2], stride[2], pad[2], dil[2])
-                total = out[n, o0, o1, o2]  # 1-D views: the loops over channels vectorize better
-                started = False
+                total[:] = 0  # NumPy's sum starts from 0 too (so -0.0 gives 0.0)
                 for j0 in range(lo0, hi0):
                     i0 = t0 + j0 * dil[0]
                     for j1 in range(lo1, hi1):
                         i1 = t1 + j1 * dil[1]
                         for j2 in range(lo2, hi2):
-                            pixel = x[n, i0, i1, t2 + j2 * dil[2]]
-                            if started:
-                                for c in range(channels):
-                                    total[c] += pixel[c]
-                            else:  # the first tap, added to 0 as NumPy's sum does (so -0.0 gives 0.0), saves a pass
-                                for c in range(channels):
-                                    total[c] = zero + pixel[c]
-                                started = True
-                if not started:
-                    total[:] = 0
-                d = divisor[o0, o1, o2]
+                            pixel = x[n, i0, i1, t2 + j2 * dil[2]]  # 1-D views: the loops over channels vectorize better
+                            for c in range(channels):
+                                total[c] += pixel[c]
+                result, d = out[n, o0, o1, o2], divisor[o0, o1, o2]
                 for c in range(channels):
-                    total[c] = total[c] / d
+                    result[c] = total[c] / d
 
 
 @njit(parallel=True, cache=True)
@@ -854,9 +848,9 @@ def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
     last = None if 0 in x.shape else _channels_last(x)
     if last is not None:
         shape = last.shape[:1] + (1,) * (cells.SPATIAL - window.dims) + window.out_size + last.shape[-1:]
-        out, chunks = np.empty(shape, dtype), _chunks(math.prod(shape[:3]))
+        out, chunks = new_array(shape, dtype), _chunks(math.prod(shape[:3]))
         if indices:
-            where = np.empty(shape, np.int64)
+            where = new_array(shape, np.int64)
             _indices_last_kernel(last, out, where, g, op == "max", nan == "propagate", start, chunks)
             return _from_last(out, window.dims).astype(x.dtype, copy=False), _from_last(where, window.dims)
         if op == "sum":
@@ -893,8 +887,8 @@ def adaptive_pool(x, bins, op, *, indices=False, divisor=None):
     last = _channels_last(x)
     if last is not None:
         shape = last.shape[:1] + (1,) * (cells.SPATIAL - dims) + out_size + last.shape[-1:]
-        out = np.empty(shape, acc if op == "sum" else last.dtype)
-        where = np.empty(shape if indices else (1,) * 5, np.int64)
+        out = new_array(shape, acc if op == "sum" else last.dtype)
+        where = new_array(shape if indices else (1,) * 5, np.int64)
         start = last.dtype.type(start_value("max", x.dtype, "propagate"))
         divisor = cells.per_output(divisor, shape[1:4], acc)
         _adaptive_last_kernel(last, out, where, starts, ends, divisor, op == "max", start, indices, _chunks(math.prod(shape[:3])))
@@ -927,7 +921,7 @@ def pool_transpose(values, window, divisor):
         return np.zeros(values.shape[:2] + window.in_size, values.dtype)
     last = _channels_last(values)
     if last is not None:
-        out = np.empty(last.shape[:1] + in5 + last.shape[-1:], acc)
+        out = new_array(last.shape[:1] + in5 + last.shape[-1:], acc)
         _spread_last_kernel(last, divisor, out, g, _chunks(last.shape[0] * in5[0] * in5[1]))
         return _from_last(out, window.dims).astype(values.dtype, copy=False)
     v5 = _five(values)
@@ -948,7 +942,7 @@ def max_pool_backward(grad, x, window):
     last = _channels_last(x)
     if last is not None:
         g_last = _last_of(grad)
-        out = np.empty(last.shape, dtype)
+        out = new_array(last.shape, dtype)
         block = _block(last.shape[0], last.shape[-1])
         _max_backward_last_kernel(g_last, last, out, g, last.dtype.type(start), block)
         return _from_last(out, window.dims).astype(grad.dtype, copy=False)
@@ -981,7 +975,7 @@ def scatter_add(values, indices, plane_shape):
     dtype = np.float64 if values.dtype == np.float16 else values.dtype
     last, where = _channels_last(values), _channels_last(indices)
     if last is not None and where is not None:
-        out = np.empty(last.shape[:1] + (1,) * (cells.SPATIAL - dims) + tuple(plane_shape) + last.shape[-1:], dtype)
+        out = new_array(last.shape[:1] + (1,) * (cells.SPATIAL - dims) + tuple(plane_shape) + last.shape[-1:], dtype)
         _scatter_add_last_kernel(last, where, out, _scatter_block(last.shape[0], last.shape[-1], out.shape[1:4]))
         return _from_last(out, dims).astype(values.dtype, copy=False)
     v5, i5 = _five(values), _five_indices(indices)
