@@ -27,7 +27,9 @@ Every implementation's result is first checked against PyTorch's (autograd on
 an NCHW tensor) with ``np.allclose``; a disagreement aborts the run. Then a
 warm-up call, and the median of several repeats timed with
 ``time.perf_counter`` (calls shorter than a millisecond are batched into one
-sample). MXNet is asynchronous, so its timed region ends with
+sample); the implementations in the main process take their samples in turn,
+one of each per round, so that the VM's drift in speed reaches them alike
+(the ratios compare calls made in the same seconds). MXNet is asynchronous, so its timed region ends with
 ``mx.nd.waitall()``. The naive backend is skipped where one call would take
 more than a few seconds. poolkit keeps a large result's memory once it is
 freed, for the next result of its size, as MXNet's storage pool does; so the
@@ -98,7 +100,9 @@ SKIPPED = "skipped (too slow)"
 
 NOTES = [
     "Times are in milliseconds: the median of the repeats after a warm-up call, measured with time.perf_counter; "
-    "calls shorter than 1 ms are batched into one sample and the sample divided by the batch size.",
+    "calls shorter than 1 ms are batched into one sample and the sample divided by the batch size. The implementations "
+    "in the main process (all but MXNet) take their samples in turn, one of each per round, so that a drift in the "
+    "machine's speed reaches them alike.",
     "All implementations get the same float32 inputs (standard normal, fixed seed). Each result is checked once "
     f"against PyTorch autograd on an NCHW tensor with np.allclose(rtol={RTOL}, atol={ATOL}) before it is timed.",
     "torch backward: torch.ops.aten.max_pool2d_with_indices_backward (indices precomputed outside the timed region) "
@@ -208,15 +212,31 @@ def measure(fn, once, budget):
     dict
         ``ms`` (median milliseconds per call), ``repeats`` and ``number`` (calls per sample).
     """
-    number = max(1, int(MIN_SAMPLE_S / max(once, 1e-9)))
-    repeats = min(MAX_REPEATS, max(MIN_REPEATS, int(budget / (once * number))))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number)
-    return {"ms": statistics.median(samples) * 1e3, "repeats": repeats, "number": number}
+    return measure_together({"fn": (fn, once)}, budget)["fn"]
+
+
+def measure_together(calls, budget):
+    """:func:`measure` of each of ``calls`` (name: (fn, once)), their samples taken in
+    turn, one of each per round: on a VM whose speed drifts from second to second,
+    the ratios of their medians then compare calls made in the same moments.
+
+    Examples
+    --------
+    >>> timings = measure_together({"a": (lambda: None, 1e-6), "b": (lambda: None, 1e-6)}, 0.01)
+    >>> sorted(timings), timings["a"]["repeats"] >= MIN_REPEATS
+    (['a', 'b'], True)
+    """
+    number = {name: max(1, int(MIN_SAMPLE_S / max(once, 1e-9))) for name, (_, once) in calls.items()}
+    repeats = {name: min(MAX_REPEATS, max(MIN_REPEATS, int(budget / (once * number[name])))) for name, (_, once) in calls.items()}
+    samples = {name: [] for name in calls}
+    for round_ in range(max(repeats.values())):
+        for name, (fn, _) in calls.items():
+            if round_ < repeats[name]:
+                start = time.perf_counter()
+                for _ in range(number[name]):
+                    fn()
+                samples[name].append((time.perf_counter() - start) / number[name])
+    return {name: {"ms": statistics.median(samples[name]) * 1e3, "repeats": repeats[name], "number": number[name]} for name in calls}
 
 
 def check(name, case, result, reference):
@@ -360,21 +380,15 @@ def run_case(case, budget, mxnet_pool, has_mxnet):
     reference = torch_reference(case, x, g)
     layout = case["layout"]
     times, status, repeats = {}, {}, {}
+    calls = {}  # the implementations in this process, checked, then timed together
     for name in IMPLEMENTATIONS:
         times[name], repeats[name], status[name] = None, None, "ok"
         if name == "naive" and naive_visits(case) > NAIVE_MAX_VISITS:
             status[name] = SKIPPED
-            continue
-        if name == "mxnet":
-            if not has_mxnet:
-                status[name] = "mxnet not installed"
-                continue
-            # A timeout, so that a crashed worker fails the run instead of hanging it.
-            timing = mxnet_pool.apply_async(mxnet_case, (case, x, g, reference, budget)).get(timeout=600)
         elif name == "copy":
             source = to_layout(x, layout)
-            timing = measure(source.copy, first_call(source.copy)[1], budget)
-        else:
+            calls[name] = (source.copy, first_call(source.copy)[1])
+        elif name != "mxnet":
             fn = torch_call(case, x, g) if name == "torch" else poolkit_call(case, x, g, name)
             result, once = first_call(fn)  # for numba, the first call also compiles (or loads) the kernel
             result = result.numpy() if name == "torch" else result
@@ -382,7 +396,14 @@ def run_case(case, budget, mxnet_pool, has_mxnet):
             if name != "torch" and layout == "NHWC":
                 result = result.transpose(0, 3, 1, 2)
             check(name, case, result, reference)
-            timing = measure(fn, once, budget)
+            calls[name] = (fn, once)
+    timings = measure_together(calls, budget)
+    if has_mxnet:
+        # A timeout, so that a crashed worker fails the run instead of hanging it.
+        timings["mxnet"] = mxnet_pool.apply_async(mxnet_case, (case, x, g, reference, budget)).get(timeout=600)
+    else:
+        status["mxnet"] = "mxnet not installed"
+    for name, timing in timings.items():
         times[name] = timing["ms"]
         repeats[name] = {"repeats": timing["repeats"], "number": timing["number"]}
     ratios = {}

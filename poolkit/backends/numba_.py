@@ -510,12 +510,10 @@ def _sum_last_kernel(x, out, divisor, g, chunks):
             for o2 in range(out.shape[3]):
                 t2, lo2, hi2 = _clip(o2, size[2], kernel[2], stride[2], pad[2], dil[2])
                 total[:] = 0  # NumPy's sum starts from 0 too (so -0.0 gives 0.0)
-                for j0 in range(lo0, hi0):
-                    i0 = t0 + j0 * dil[0]
-                    for j1 in range(lo1, hi1):
-                        i1 = t1 + j1 * dil[1]
-                        for j2 in range(lo2, hi2):
-                            pixel = x[n, i0, i1, t2 + j2 * dil[2]]  # 1-D views: the loops over channels vectorize better
+                for i0 in range(t0 + lo0 * dil[0], t0 + hi0 * dil[0], dil[0]):
+                    for i1 in range(t1 + lo1 * dil[1], t1 + hi1 * dil[1], dil[1]):
+                        for i2 in range(t2 + lo2 * dil[2], t2 + hi2 * dil[2], dil[2]):
+                            pixel = x[n, i0, i1, i2]  # 1-D views: the loops over channels vectorize better
                             for c in range(channels):
                                 total[c] += pixel[c]
                 result, d = out[n, o0, o1, o2], divisor[o0, o1, o2]
