@@ -11,6 +11,11 @@ from start to exit, startup and setup included:
   feedback pages),
 - ``poolkit N``: the same with ``--workers N`` (N = ``os.cpu_count()`` unless
   ``--workers`` says otherwise),
+- ``dask N``: ``poolkit grade ... --cluster tcp://127.0.0.1:PORT`` on a local
+  Dask cluster of N one-thread workers (``dask scheduler`` and ``dask worker``
+  as subprocesses, started before the timing as a course's cluster would be
+  running already); its CPU time is the command's plus what the scheduler and
+  workers used during it,
 - ``nbgrader``: one ``nbgrader autograde ASSIGNMENT --force`` in a course
   folder of its own, which grades every student one after the other (the
   ``nbgrader generate_assignment`` before it is setup, timed apart and not
@@ -122,6 +127,8 @@ NOTES = [
     "also counts processes that were killed or reparented and the sandboxes' cgroups nested in it, removed or not; "
     "other processes on the machine barely change it.",
     "cpu ratio = poolkit's CPU seconds per submission with 1 worker / nbgrader's (autograde alone).",
+    "dask N: poolkit grade --cluster on a scheduler and N one-thread workers on 127.0.0.1, started untimed; its CPU "
+    "seconds are the command's plus those of the scheduler and workers (their cgroup) during the command.",
     "Scores are checked before the numbers are reported: both poolkit runs and nbgrader must give every student "
     "the same score, or the run aborts.",
     "poolkit grade's kernels run with OMP_NUM_THREADS=1 (its workers are the parallelism); nbgrader's with the "
@@ -222,6 +229,21 @@ def cgroup_cpu_seconds(folder: str) -> float:
         return int(dict(line.split() for line in stat)["usage_usec"]) * 1e-6
 
 
+def new_cgroup() -> str | None:
+    """A fresh cgroup for one command (or the cluster), beneath this process's own; None without one."""
+    if CPU_PARENT is None:
+        return None
+    folder = os.path.join(CPU_PARENT, f"poolkit-bench-{os.getpid()}-{time.monotonic_ns()}")
+    os.mkdir(folder)
+    return folder
+
+
+def joiner(folder: str | None):
+    """A ``preexec_fn`` by which a child joins ``folder`` before it execs, so that every
+    process it starts is born in it (None without a cgroup)."""
+    return (lambda: Path(folder, "cgroup.procs").write_text(str(os.getpid()))) if folder else None
+
+
 def remove_cgroup(folder: str) -> None:
     """Remove a command's cgroup once read, killing what is left in it (a grader that left a process behind)."""
     from poolkit.grader import sandbox
@@ -244,12 +266,8 @@ def run(command, log, cwd=None):
     Abort
         If it fails, with the end of its log.
     """
-    folder = None
-    if CPU_PARENT is not None:
-        folder = os.path.join(CPU_PARENT, f"poolkit-bench-{os.getpid()}-{time.monotonic_ns()}")
-        os.mkdir(folder)
-    # The child joins the cgroup before it execs, so that every process it starts is born in it.
-    join = (lambda: Path(folder, "cgroup.procs").write_text(str(os.getpid()))) if folder else None
+    folder = new_cgroup()
+    join = joiner(folder)
     try:
         with open(log, "wb") as handle:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -271,6 +289,56 @@ def run(command, log, cwd=None):
         tail = Path(log).read_text(errors="replace")[-3000:]
         raise Abort(f"ABORT: {' '.join(map(str, command))} exited with status {done.returncode}; the end of {log}:\n{tail}")
     return seconds, cpu
+
+
+class LocalDaskCluster:
+    """A Dask scheduler and ``workers`` one-thread workers on 127.0.0.1 (the ``dask`` CLI beside this
+    Python), in a cgroup of their own, for ``poolkit grade --cluster``; started and stopped untimed, as a
+    course's cluster would be running already. :meth:`cpu_seconds` is the CPU they have used so far
+    (the sandboxed kernels and re-runs of every task included), or 0 without a cgroup."""
+
+    def __init__(self, folder: Path, workers: int):
+        self.folder, self.processes = folder, []
+        folder.mkdir(parents=True)
+        self.cgroup = new_cgroup()
+        dask = tool("dask", "dask")
+        scheduler_file = folder / "scheduler.json"
+        try:
+            self._start("scheduler", [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", scheduler_file, "--no-dashboard"])
+            deadline = time.monotonic() + 60
+            while not scheduler_file.is_file():
+                if time.monotonic() > deadline or self.processes[0].poll() is not None:
+                    raise Abort(f"ABORT: the Dask scheduler did not start; see {folder / 'scheduler.log'}")
+                time.sleep(0.2)
+            self.address = json.loads(scheduler_file.read_text())["address"]
+            for number in range(workers):
+                self._start(f"worker-{number + 1}", [*dask, "worker", self.address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1", "--no-dashboard"])
+            import distributed
+
+            with distributed.Client(self.address, timeout=30) as client:
+                client.wait_for_workers(workers, timeout=120)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, name, command):
+        with open(self.folder / f"{name}.log", "wb") as log:
+            self.processes.append(subprocess.Popen(command, env=subprocess_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=joiner(self.cgroup)))
+
+    def cpu_seconds(self) -> float:
+        return cgroup_cpu_seconds(self.cgroup) if self.cgroup else 0.0
+
+    def stop(self):
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.cgroup:
+            remove_cgroup(self.cgroup)
 
 
 def nbgrader_course(folder, assignment):
@@ -396,6 +464,11 @@ def nbgrader_scores(course, assignment):
         scores = {submission.student.id: float(submission.score) for submission in gb.assignment_submissions(assignment)}
         max_score = float(gb.find_assignment(assignment).max_score)
     return scores, max_score
+
+
+def ungraded(students, scores, flags):
+    """The students a poolkit run did not grade: no grade in its fresh output folder, or the flag grader-error."""
+    return sorted(set(students) - set(scores) | {student for student, flag in flags.items() if "grader-error" in flag.split(";")})
 
 
 def check_scores(students, runs, max_score):
@@ -541,11 +614,25 @@ def bench(args, work, say):
         seconds, cpu = run(command, work / f"{key}.log")
         runs[key] = summary(f"poolkit {n}", n, seconds, cpu, count, command, load)
         scores[key], flags[key] = poolkit_scores(out)
-        # A submission the grader failed on has no grade in a fresh output folder (or the flag grader-error).
-        failed = sorted(set(students) - set(scores[key]) | {student for student, flag in flags[key].items() if "grader-error" in flag.split(";")})
+        failed = ungraded(students, scores[key], flags[key])
         if failed:
             raise Abort(f"ABORT: poolkit grade failed on {len(failed)} of {count} submissions, e.g. {failed[0]}: "
                         f"see {out / 'logs' / (failed[0] + '.worker.log')} and {out / 'report.txt'}")
+    cluster = LocalDaskCluster(work / "dask", workers)
+    try:
+        out = work / "poolkit_dask"
+        command = [*poolkit, "grade", assignment, submissions, "--out", out, "--cluster", cluster.address, "--course", ROOT]
+        print(f"timing poolkit_dask: {' '.join(map(str, command))}", flush=True)
+        load, before = load_average(), cluster.cpu_seconds()
+        seconds, cpu = run(command, work / "poolkit_dask.log")
+        # The driver's CPU and the cluster's during the run: the workers grade.
+        runs["poolkit_dask"] = summary(f"dask {workers}", workers, seconds, cpu + cluster.cpu_seconds() - before, count, command, load)
+    finally:
+        cluster.stop()
+    scores["poolkit_dask"], flags["poolkit_dask"] = poolkit_scores(out)
+    failed = ungraded(students, scores["poolkit_dask"], flags["poolkit_dask"])
+    if failed:
+        raise Abort(f"ABORT: poolkit grade --cluster failed on {len(failed)} of {count} submissions, e.g. {failed[0]}: see {out / 'report.txt'} and {work / 'dask'}")
     command = [*tool("nbgrader", "nbgrader"), "autograde", assignment, "--force"]
     print(f"timing nbgrader: (in {course}) {' '.join(command)}", flush=True)
     load = load_average()
@@ -578,8 +665,8 @@ def bench(args, work, say):
         say(line)
     say(f"(cpu s/sub: CPU seconds, user and system, of the command and every process it started, per submission, by {CPU_METHOD};")
     say(f" load: the 1-minute load average when the run started; nbgrader generate_assignment, setup not counted above: {generate_seconds:.1f} s)")
-    say(f"commands: poolkit grade {assignment} SUBMISSIONS --out DIR --workers 1 (and {workers}) --course ROOT; in a course folder: nbgrader autograde {assignment} --force"
-        f" (nbgrader+fb: then nbgrader generate_feedback {assignment} --force)")
+    say(f"commands: poolkit grade {assignment} SUBMISSIONS --out DIR --workers 1 (and {workers}) --course ROOT; dask {workers}: --cluster tcp://127.0.0.1:PORT instead of --workers,"
+        f" {workers} one-thread workers; in a course folder: nbgrader autograde {assignment} --force (nbgrader+fb: then nbgrader generate_feedback {assignment} --force)")
     say()
     say("Scores (every run agrees): " + ", ".join(f"{variant} {score:g}" for variant, score in variant_scores.items()) + f", of {max_score:g}")
     say()

@@ -14,7 +14,7 @@ pytest.importorskip("mxnet")  # one of the synthetic submissions uses it
 # Every test reads the one benchmark run: under pytest-xdist (--dist loadgroup) they share a worker, so it runs once.
 pytestmark = pytest.mark.xdist_group("bench_grading")
 
-RUNS = ["poolkit_1", "poolkit_N", "nbgrader", "nbgrader_feedback"]
+RUNS = ["poolkit_1", "poolkit_N", "poolkit_dask", "nbgrader", "nbgrader_feedback"]
 VARIANTS = ["correct-pytorch", "correct-mxnet", "partly-wrong", "blank"]
 
 
@@ -42,6 +42,10 @@ def test_runs(results):
     runs = results["runs"]
     assert list(runs) == RUNS
     assert runs["poolkit_1"]["workers"] == 1 and runs["poolkit_N"]["workers"] == results["workers"]
+    assert runs["poolkit_dask"]["workers"] == results["workers"] and "--cluster" in runs["poolkit_dask"]["command"]
+    if results["cpu_method"] != "rusage children":
+        # The workers grade: their CPU (the cluster's cgroup) is counted, not the driver's alone.
+        assert runs["poolkit_dask"]["cpu_seconds"] > 0.5 * runs["poolkit_1"]["cpu_seconds"]
     for name, run in runs.items():
         for key in ["seconds", "submissions_per_minute", "seconds_per_submission", "cpu_seconds", "cpu_seconds_per_submission"]:
             assert positive(run[key]), (name, key)
