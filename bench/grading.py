@@ -1,4 +1,4 @@
-"""Grading benchmark: ``poolkit grade`` (one worker and N workers) against plain ``nbgrader autograde``.
+"""Grading benchmark: ``poolkit grade`` (one worker, N workers, a local Dask cluster) against plain ``nbgrader autograde``.
 
 What is measured
 ----------------
@@ -586,7 +586,7 @@ def bench(args, work, say):
     machine = machine_info()
     say(f"{machine['cpu_model']} ({machine['cpu_count']} CPUs), Python {machine['python']}, nbgrader {machine['nbgrader']}, "
         f"torch {machine['torch']}, mxnet {machine['mxnet']}, Landlock ABI {machine['landlock_abi']}")
-    say(f"{count} submissions of {assignment}: {', '.join(VARIANTS)} in turn; poolkit with 1 and {workers} workers, then nbgrader")
+    say(f"{count} submissions of {assignment}: {', '.join(VARIANTS)} in turn; poolkit with 1 and {workers} workers, then on a local Dask cluster of {workers} workers, then nbgrader")
 
     # Setup, untimed: the libraries in the page cache, the release, the submissions.
     if not args.quick:  # the smoke test skips it: its times are not worth the seconds
@@ -675,7 +675,7 @@ def bench(args, work, say):
         verdict = "PASS" if item["pass"] else "FAIL"
         say(f"  {item['description']}: {item['value']:.2f} (target {item['comparison']} {item['threshold']:g}) {verdict}")
     return {
-        "benchmark": "poolkit grade (1 and N workers) against plain nbgrader autograde, whole commands",
+        "benchmark": "poolkit grade (1 and N workers, and on a local Dask cluster of N workers) against plain nbgrader autograde, whole commands",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
         "machine": machine,
