@@ -329,14 +329,16 @@ class LocalDaskCluster:
         return cgroup_cpu_seconds(self.cgroup) if self.cgroup else 0.0
 
     def stop(self):
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # The workers first, so that none logs a lost scheduler on its way out.
+        for group in (self.processes[1:], self.processes[:1]):
+            for process in group:
+                process.terminate()
+            for process in group:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         if self.cgroup:
             remove_cgroup(self.cgroup)
 
