@@ -248,3 +248,23 @@ def test_a_scheduler_without_workers_or_with_a_different_poolkit_is_refused(tmp_
         refused(result, tmp_path / "out", "worker tcp://127.0.0.1:", "install the same course environment on every machine")
     finally:
         empty.stop()
+
+
+def test_a_task_process_reads_notebooks_without_compiling_an_iri_grammar():
+    """Each cluster task starts ``python -m poolkit.grader.autograde work JOB``, which reads
+    notebooks (nbformat, so jsonschema): it must not pay the 1.7 CPU s of compiling
+    rfc3987-syntax's Lark grammar, and notebooks must still validate, and fail to when broken."""
+    script = (
+        "import sys, poolkit.grader.autograde, nbformat  # the order of python -m poolkit.grader.autograde\n"
+        f"notebook = nbformat.read({str(ROOT / 'exercises' / 'pool2d' / 'pool2d.ipynb')!r}, as_version=4)\n"
+        "nbformat.validate(notebook)\n"
+        "notebook.cells[0]['cell_type'] = 'spreadsheet'\n"
+        "try:\n"
+        "    nbformat.validate(notebook)\n"
+        "except nbformat.ValidationError:\n"
+        "    print('broken notebook refused')\n"
+        "print('lark' in sys.modules, 'rfc3987_syntax' in sys.modules and sys.modules['rfc3987_syntax'] is not None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["broken notebook refused", "False False"]

@@ -20,6 +20,15 @@
 - :mod:`~poolkit.grader.cli`: the ``poolkit`` command (``grade``, ``check``).
 """
 
-from .checks import check
+import sys
+
+# nbformat imports jsonschema, which compiles the Lark grammar of rfc3987-syntax at
+# import when that optional package is installed (jupyter-events pulls it in): 1.7
+# CPU seconds in every grader process that reads a notebook, each cluster task's
+# included. Notebook schemas check no IRI format, and jsonschema leaves those
+# checks out when the package cannot be imported.
+sys.modules.setdefault("rfc3987_syntax", None)
+
+from .checks import check  # noqa: E402
 
 __all__ = ["check"]
