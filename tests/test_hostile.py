@@ -328,7 +328,7 @@ def _leaks_attack(port):
 
 
 def _processes_with(marker):
-    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    listing = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
     return [line for line in listing.splitlines() if marker in line and "ps -eo" not in line]
 
 

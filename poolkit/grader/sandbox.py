@@ -76,6 +76,7 @@ _REMOVE_FILE, _MAKE_SOCK = 1 << 5, 1 << 9
 #: (a closed socket's, or its connection file), and read, but store no data.
 SOCKET_RIGHTS = _READ_FILE | _READ_DIR | _MAKE_SOCK | _REMOVE_FILE
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
+_BIND_TCP, _CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
 MAX_FILE_SIZE = 64 << 20
 #: Processes and threads one sandbox may have at once (its cgroup's ``pids.max``):
 #: enough for a framework's thread per core, not for a fork bomb.
@@ -92,6 +93,7 @@ INNER_SCRIPT = "/run/poolkit/sandbox.py"
 SOCKETS_INSIDE = "/run/poolkit/sockets"
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
 _libc.syscall.restype = ctypes.c_long
 
 
@@ -135,11 +137,12 @@ def readable() -> list[str]:
     return sorted({os.path.realpath(path) for path in system + _own_folders() if os.path.exists(path)})
 
 
-def restrict(writable, readable=(), also_writable=(), sockets=None):
+def restrict(writable, readable=(), also_writable=(), sockets=None, tcp=True):
     """Allow this process (and its children) to change files only beneath
     ``writable`` (and the folders ``also_writable``), and to read only beneath
     those and ``readable``. Beneath the folder ``sockets`` it may only read, make
-    unix sockets and remove files (:data:`SOCKET_RIGHTS`).
+    unix sockets and remove files (:data:`SOCKET_RIGHTS`). With ``tcp`` False
+    (and Landlock ABI 4 or later) it may neither bind a TCP port nor connect to one.
 
     Returns the Landlock ABI used, or 0 (and restricts nothing) without Landlock.
     """
@@ -149,7 +152,9 @@ def restrict(writable, readable=(), also_writable=(), sockets=None):
     reads = _READ_FILE | _READ_DIR
     handled = reads | _CHANGES | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
     attr = _RulesetAttr(handled_access_fs=handled)
-    size = ctypes.sizeof(_RulesetAttr) if abi >= 6 else 8  # older kernels know only the first field
+    if not tcp and abi >= 4:
+        attr.handled_access_net = _BIND_TCP | _CONNECT_TCP  # handled, and no rule allows either
+    size = ctypes.sizeof(_RulesetAttr) if abi >= 6 else 16 if abi >= 4 else 8  # older kernels know fewer fields
     if abi >= 6:
         attr.scoped = _SCOPE_SIGNAL | _SCOPE_ABSTRACT_UNIX_SOCKET
     ruleset = _libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
@@ -533,6 +538,7 @@ def command(
     bind: Sequence[tuple[str, str]] = (),
     scratch_size: int | None = None,
     sockets: str | os.PathLike | None = None,
+    restricted: bool = True,
 ) -> list[str]:
     """The prefix that runs a command in the sandbox of ``writable``.
 
@@ -567,6 +573,11 @@ def command(
         link there: beneath the sandbox's own ``/tmp``, which it may change,
         Landlock would let it make anything (as it still may where the folder
         lies in one bound read-only there, e.g. a course cloned in ``/tmp``).
+    restricted : bool
+        False: inside bubblewrap, no Landlock and no per-process limits (the
+        cgroup, the namespaces and the mounts still hold). Only for a program
+        that runs no student code and restricts each process it starts for one,
+        :mod:`poolkit.grader.zygote`; without bubblewrap it is always True.
 
     Returns
     -------
@@ -610,8 +621,9 @@ def command(
     if not bwrap:
         return [*python, os.path.abspath(__file__), *stage, "--cgroup", *reads, "--"]
     reads += [f"--readable={target}" for _, target in bind]
-    inner = [*python, INNER_SCRIPT, *stage, "--in-bubblewrap", *reads, "--"]
-    outer = [*python, os.path.abspath(__file__), "--writable", writable, "--memory", str(memory), "--cgroup", "--no-restrict", "--"]
+    inner = [*python, INNER_SCRIPT, *stage, "--in-bubblewrap", *reads, *([] if restricted else ["--no-restrict"]), "--"]
+    # Its starter's pid: a sandbox whose starter dies before bubblewrap's --die-with-parent holds must not live on.
+    outer = [*python, os.path.abspath(__file__), "--writable", writable, "--memory", str(memory), "--cgroup", "--no-restrict", f"--parent={os.getpid()}", "--"]
     return [*outer, *_bwrap_arguments(bwrap, writable, memory, hide, bind, scratch_size, sockets), *inner]
 
 
@@ -635,11 +647,16 @@ def main(argv=None):
     parser.add_argument("--in-bubblewrap", action="store_true", help="the stage inside bubblewrap: /tmp (the sandbox's own) may be written too")
     parser.add_argument("--readable", action="append", help="what may be read (default: the system's folders, Python and poolkit)")
     parser.add_argument("--sockets", help="a directory where the command may only read, make unix sockets and remove files")
+    parser.add_argument("--parent", type=int, help="the pid of the process that starts it: it dies with that one")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     run = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not run:
         parser.error("no command given after --")
+    if args.parent is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # kept across exec: bubblewrap's own comes later
+        if os.getppid() != args.parent:  # the starter died before the line above
+            sys.exit(f"poolkit sandbox: its starter (pid {args.parent}) is gone")
     if args.cgroup:
         join_cgroup(args.writable, args.memory)
     if not args.no_restrict:
