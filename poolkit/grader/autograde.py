@@ -75,7 +75,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import checks, collect, notebooks, rerun, sandbox, scan
+from . import checks, collect, notebooks, rerun, sandbox, scan, zygote
 from .cluster import DONE, NO_RESULT, OVERRAN, ClusterWorker
 from .course import QUESTIONS_VARIABLE, find_course, questions, questions_file
 
@@ -270,27 +270,38 @@ def kernel_env(scratch):
     return env
 
 
-def work(job_dir):
+def work(job_dir, warm=None):
     """Grade the submission prepared in ``job_dir`` (``job.json``, ``submitted.ipynb``) into ``result.json``.
 
     Everything it runs for the submission shares one budget, ``settings.budget``
     seconds from the start: what is not done by then is not credited, and the
-    result says ``budget_spent``."""
+    result says ``budget_spent``. With ``warm`` (a :class:`WarmSandboxes`), the
+    kernel and the re-run are forked from its zygotes instead of started cold."""
     import nbformat
 
     job_dir = Path(job_dir)
     job = json.loads((job_dir / "job.json").read_text())
     settings = Settings(**job["settings"])
     deadline = time.monotonic() + settings.budget
-    scratch, sockets = job_dir / "scratch", job_dir / "kernel"
+    seed, sockets = job_dir / "scratch", job_dir / "kernel"
     for name in ("tmpdir", "ipythondir", "mplconfigdir", "numba_cache_dir", "xdg_cache_home", "jupyter_runtime_dir"):
-        (scratch / f".{name}").mkdir(parents=True, exist_ok=True)
+        (seed / f".{name}").mkdir(parents=True, exist_ok=True)
     sockets.mkdir(exist_ok=True)
+    kernel = again = None
+    if warm is not None:
+        kernel, again = warm.ready(settings)
+    # A warm kernel works in its zygote's scratch, where the job's files are put first.
+    scratch = Path(kernel.scratch) if kernel else seed
     env = kernel_env(scratch)
+    for name in ("TMPDIR", "JUPYTER_RUNTIME_DIR"):
+        Path(env[name]).mkdir(parents=True, exist_ok=True)
     # The kernel's connection file is written to one of these: inside its sandbox, where it can read it.
     os.environ.update(JUPYTER_RUNTIME_DIR=env["JUPYTER_RUNTIME_DIR"], TMPDIR=env["TMPDIR"])
     tempfile.tempdir = env["TMPDIR"]  # tempfile caches it, and this worker grades one job after another
-    prefix = sandbox.command(scratch, settings.memory, scratch_size=settings.scratch, sockets=str(sockets))
+    if kernel:
+        prefix, sockets = kernel.client(seed), Path(kernel.kernel_sockets)
+    else:
+        prefix = sandbox.command(seed, settings.memory, scratch_size=settings.scratch, sockets=str(sockets))
     nb = nbformat.read(job_dir / "submitted.ipynb", as_version=4)
     graded, events = notebooks.execute(
         nb, scratch, timeout=settings.timeout, max_output=settings.max_output, prefix=prefix, env=env, sockets=sockets, deadline=deadline
@@ -300,14 +311,59 @@ def work(job_dir):
     # A test cell that timed out or killed the kernel already scored 0: nothing to confirm.
     failed = {_grade_id(nb.cells[index]) for index in skipped}
     keys = [key for key in job["questions"] if key not in failed]
-    sandbox.cleanup(scratch)  # nothing the kernel started outlives it
-    verified = confirm(cells, keys, scratch, env, settings, job["seed"], deadline)
+    sandbox.cleanup(seed)  # nothing the kernel started outlives it
+    verified = confirm(cells, keys, seed, settings, job["seed"], deadline, again)
     result = {"notebook": graded, "events": [[event.kind, event.cell] for event in events], "verified": verified, "budget_spent": time.monotonic() >= deadline}
     (job_dir / "result.json.part").write_text(json.dumps(result))
     os.replace(job_dir / "result.json.part", job_dir / "result.json")
 
 
-def confirm(cells, keys, scratch, env, settings, seed, deadline):
+#: What a warm kernel's zygote imports before it forks (a module missing here is left to the notebook).
+WARM_KERNEL = ("numpy", "torch", "mxnet", "ipykernel.kernelapp")
+#: What a warm re-run's zygote imports: the re-run's harness needs only NumPy and the frameworks.
+WARM_RERUN = ("numpy", "torch", "mxnet")
+
+
+class WarmSandboxes:
+    """A worker's two zygotes (:mod:`poolkit.grader.zygote`), in the folder ``root``:
+    one for kernels, with poolkit's folder readable (a notebook imports
+    ``poolkit.grader.check``), one for re-runs, with it hidden (as in a cold
+    re-run's sandbox). Started at the first job, again when one has died or a
+    job's memory or scratch settings differ."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.started: tuple | None = None
+        self.kernel: zygote.Warm | None = None
+        self.rerun: zygote.Warm | None = None
+
+    def ready(self, settings):
+        """The (kernel, re-run) zygotes for a job with ``settings``, started if needed."""
+        wanted = (settings.memory, settings.scratch)
+        if self.started != wanted or not (self.kernel and self.kernel.running() and self.rerun and self.rerun.running()):
+            self.stop()
+            here = Path(rerun.__file__).resolve().parent
+            kernel = zygote.Warm(self.root / "kernel", settings.memory, settings.scratch, kernel_env(self.root / "kernel" / "scratch"), WARM_KERNEL)
+            binds = [(str(here / name), f"{RERUN_DIR}/{name}") for name in (*RERUN_FILES, "zygote.py")]
+            again = zygote.Warm(
+                self.root / "rerun", settings.memory, settings.scratch, kernel_env(self.root / "rerun" / "scratch"), WARM_RERUN,
+                hide=[str(Path(checks.__file__).resolve().parents[1])], bind=binds,
+            )  # fmt: skip
+            self.kernel, self.rerun = kernel, again
+            kernel.start()
+            again.start()
+            self.started = wanted
+        return self.kernel, self.rerun
+
+    def stop(self):
+        for warm in (self.kernel, self.rerun):
+            if warm is not None:
+                warm.stop()
+        self.kernel = self.rerun = None
+        self.started = None
+
+
+def confirm(cells, keys, scratch, settings, seed, deadline, warm=None):
     """Re-run the graded functions out of the student's kernel (:mod:`poolkit.grader.rerun`)
     and judge their answers here, where no student code runs.
 
@@ -327,7 +383,7 @@ def confirm(cells, keys, scratch, env, settings, seed, deadline):
         plan += [(question, case, "visible") for case in question.visible]
         plan += [(question, case, "hidden") for case in question.hidden_cases(rng)]
     lock = any(question.forbid_pooling for question, _, _ in plan)
-    answers, refused = ask(cells, [(question, case) for question, case, _ in plan], scratch, env, settings, lock, deadline)
+    answers, refused = ask(cells, [(question, case) for question, case, _ in plan], scratch, settings, lock, deadline, warm)
     verified: dict[str, dict[str, Any]] = {key: {"points": 0.0, "passed": 0, "cases": 0, "failures": [f"[{cell}]" for cell in refused if checks.question(key).forbid_pooling]} for key in keys}
     too_slow = {}
     for (question, case, kind), (result, problem, seconds) in zip(plan, answers):
@@ -354,7 +410,7 @@ def confirm(cells, keys, scratch, env, settings, seed, deadline):
 NO_SPACE = "No space left on device"
 #: The re-run's own files, bound read-only into its sandbox, where poolkit's folder is hidden.
 RERUN_FILES = ("rerun.py", "lockout.py")
-RERUN_DIR = "/tmp/poolkit-rerun"  # inside the sandbox (its private /tmp)
+RERUN_DIR = "/run/poolkit/rerun"  # inside the sandbox: not in its /tmp, which a warm re-run's child could change for the next
 #: The notebook's framework, as its first cell sets it (the exercises' convention).
 DECLARED_FRAMEWORK = re.compile(r"^FRAMEWORK\s*=\s*[\"'](pytorch|mxnet)[\"']", re.MULTILINE)
 PACKAGES = {"pytorch": "torch", "mxnet": "mxnet"}
@@ -374,30 +430,38 @@ def _package_folder(name):
     return list(spec.submodule_search_locations)[0] if spec and spec.submodule_search_locations else None
 
 
-def ask(cells, calls, scratch, env, settings, lock, deadline):
+def ask(cells, calls, scratch, settings, lock, deadline, warm=None):
     """Run the student's ``cells`` in a fresh sandboxed process and ask it for the answer
     to each ``(question, case)`` of ``calls``, one case at a time (its inputs are sent
     only then): a list of ``(result, None, seconds)`` or ``(None, why there is no
     result, seconds)``, the seconds from sending the case to its answer, and the
     cells that the lockout of the frameworks' pooling stopped.
 
+    The process is started cold in the sandbox of ``scratch``, or, with ``warm``
+    (a :class:`poolkit.grader.zygote.Warm`), forked from that zygote, where both
+    frameworks are loaded (and so both are locked), with ``scratch``'s files.
     What does not come back in time (nor before ``deadline``), or in the format, is not credited; the process,
     and everything it started, is ended before this returns.
     """
     here = Path(rerun.__file__).resolve().parent
-    # Only the notebook's own framework is importable there (the other's folder is hidden), so
-    # only it is imported and locked: a second framework would cost seconds on every submission.
     framework = declared_framework(cells)
-    others = [_package_folder(PACKAGES[other]) for other in checks.FRAMEWORKS if other != framework]
-    hidden = [str(Path(checks.__file__).resolve().parents[1]), *filter(None, others)]
-    binds = [(str(here / name), f"{RERUN_DIR}/{name}") for name in RERUN_FILES]
-    prefix = sandbox.command(scratch, settings.memory, hide=hidden, bind=binds, scratch_size=settings.scratch)
-    locked = ([framework] if sandbox.isolated() else list(checks.FRAMEWORKS)) if lock else []
-    harness = f"{RERUN_DIR}/rerun.py" if sandbox.isolated() else str(here / "rerun.py")
+    if warm is not None:
+        prefix, env, cwd, harness = warm.client(scratch), kernel_env(Path(warm.scratch)), warm.scratch, f"{RERUN_DIR}/rerun.py"
+        locked = list(checks.FRAMEWORKS) if lock else []
+    else:
+        # Only the notebook's own framework is importable there (the other's folder is hidden), so
+        # only it is imported and locked: a second framework would cost seconds on every submission.
+        others = [_package_folder(PACKAGES[other]) for other in checks.FRAMEWORKS if other != framework]
+        hidden = [str(Path(checks.__file__).resolve().parents[1]), *filter(None, others)]
+        binds = [(str(here / name), f"{RERUN_DIR}/{name}") for name in RERUN_FILES]
+        prefix = sandbox.command(scratch, settings.memory, hide=hidden, bind=binds, scratch_size=settings.scratch)
+        locked = ([framework] if sandbox.isolated() else list(checks.FRAMEWORKS)) if lock else []
+        harness = f"{RERUN_DIR}/rerun.py" if sandbox.isolated() else str(here / "rerun.py")
+        env, cwd = kernel_env(Path(scratch)), scratch
     answers = [(None, "no result: the re-run of your notebook stopped before this case", 0.0)] * len(calls)
     refused: list[str] = []
     process = subprocess.Popen(
-        [*prefix, sys.executable, "-I", "-B", harness], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=scratch, start_new_session=True
+        [*prefix, sys.executable, "-I", "-B", harness], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True
     )
     assert process.stdin is not None and process.stdout is not None
     channel = rerun.Channel(process.stdout.fileno(), process.stdin.fileno())
@@ -990,6 +1054,7 @@ def grade(
     connection = None
     if cluster is None:
         print(f"sandbox: {sandbox.mode()}", file=sys.stderr)
+        print(f"kernels: {zygote.describe()}", file=sys.stderr)
     else:  # connected and its workers checked before anything is written
         from .cluster import WORKERS_TIMEOUT, Cluster
 
@@ -1317,19 +1382,25 @@ def serve():
     silent = os.open(os.devnull, os.O_RDONLY)
     os.dup2(silent, 0)
     _preimport()
+    warm = None
     for line in jobs:
         job = Path(line.strip())
+        if warm is None and zygote.available():
+            # Beside the run's job folders: removed with them, whatever becomes of this worker.
+            warm = WarmSandboxes(job.parent / f"warm-{os.getpid()}")
         log = os.open(job / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)
         try:
-            work(job)
+            work(job, warm)
         except Exception:
             traceback.print_exc()
         sys.stdout.flush()
         sys.stderr.flush()
         answers.write(f"{job}\n")
+    if warm is not None:
+        warm.stop()
 
 
 def _preimport():
