@@ -22,6 +22,8 @@ from test_autograde import MAX_SCORE, ROOT, grade, pool2d_source, submission
 from test_grading_runs import Run, graded, rows
 from test_hostile import ATTACKS
 
+from poolkit.grader.cluster import remove_abandoned
+
 DASK = str(Path(sys.executable).with_name("dask"))
 # Meant to share one pytest-xdist worker (--dist loadgroup), but pytest-xdist 3.8 here may still
 # run them on both: so each test looks only at its own cluster's workers and task folders.
@@ -73,7 +75,9 @@ class Cluster:
         return self._start(name, command, env)
 
     def task_folders(self, *workers):
-        """The task folders of these workers (default: all of this cluster's) on this host."""
+        """The task folders of these workers (default: all of this cluster's) on this host:
+        one per worker thread that has graded, holding its serving process's warm sandboxes
+        and the folder of the job it grades now (``job-*``)."""
         pids = {str(worker.pid) for worker in workers or self.workers}
         found = []
         for owner in Path("/tmp").glob("poolkit-task-*/owner.pid"):
@@ -87,7 +91,7 @@ class Cluster:
     def wait_for_task(self, worker, seconds=300):
         """Until ``worker`` is grading a submission: its task's folder is there."""
         deadline = time.monotonic() + seconds
-        while not self.task_folders(worker):
+        while not [job for folder in self.task_folders(worker) for job in folder.glob("job-*")]:
             assert time.monotonic() < deadline and worker.poll() is None
             time.sleep(0.1)
 
@@ -102,6 +106,7 @@ class Cluster:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        remove_abandoned()  # what the next task on this host would do: no sandbox of theirs outlives the tests
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +154,9 @@ def test_a_cluster_of_two_workers_grades_every_submission_as_a_local_run_does(cl
     assert graded(tmp_path / "out") == local_grades
     assert len(rows(tmp_path / "out")) == len(SUBMISSIONS)  # one row per student
     recorded_once(tmp_path / "out")
-    assert not cluster.task_folders()  # the workers' job folders are gone
+    homes = cluster.task_folders()
+    assert len(homes) == 2 and not [job for home in homes for job in home.glob("job-*")]  # the job folders are gone
+    assert all(list(home.glob("warm-*/kernel")) for home in homes)  # the serving processes' sandboxes stay warm
 
 
 def test_a_worker_killed_mid_run_has_its_task_rerun_and_every_student_graded_once(cluster, local_grades, tmp_path):
@@ -165,7 +172,7 @@ def test_a_worker_killed_mid_run_has_its_task_rerun_and_every_student_graded_onc
     assert code == 0, text[-3000:]
     assert graded(tmp_path / "out") == local_grades
     recorded_once(tmp_path / "out")
-    assert not cluster.task_folders(victim)  # the killed worker's task folder went with the next task
+    assert not cluster.task_folders(victim)  # the killed worker's task folder went with the next task, its sandboxes too
     cluster.workers[0] = cluster.add_worker("w1-again")  # for the tests after this one
     cluster.wait_for_workers(2)
 
@@ -251,7 +258,7 @@ def test_a_scheduler_without_workers_or_with_a_different_poolkit_is_refused(tmp_
 
 
 def test_a_task_process_reads_notebooks_without_compiling_an_iri_grammar():
-    """Each cluster task starts ``python -m poolkit.grader.autograde work JOB``, which reads
+    """Each cluster worker starts ``python -m poolkit.grader.autograde serve``, which reads
     notebooks (nbformat, so jsonschema): it must not pay the 1.7 CPU s of compiling
     rfc3987-syntax's Lark grammar, and notebooks must still validate, and fail to when broken."""
     script = (

@@ -21,7 +21,12 @@ For one assignment of the course (``solutions/<assignment>/``), it:
    frameworks' pooling locked out by :mod:`poolkit.grader.lockout`) and asks it for
    each case's answer, one case at a time, over pipes the worker opened; the worker,
    which never runs student code, judges the answers (:func:`confirm`), the hidden
-   cases' inputs drawn from a seed only it knows;
+   cases' inputs drawn from a seed only it knows. Where the sandbox allows it, the
+   kernel and the re-run are forked from the worker's two warm sandboxes
+   (:class:`WarmSandboxes`, :mod:`poolkit.grader.zygote`: torch and MXNet imported
+   once per worker, not twice per submission), each child restricted as a cold
+   sandbox is, and everything it left removed before the next; ``POOLKIT_WARM=0``
+   starts every one cold;
 4. back in the grader, saves the notebook's scores with nbgrader's
    ``SaveAutoGrades``, replaces each question's score with the worker's verdict
    (flagging ``unconfirmed`` where the notebook claimed more), and writes
@@ -361,6 +366,19 @@ class WarmSandboxes:
                 warm.stop()
         self.kernel = self.rerun = None
         self.started = None
+
+    def remove(self):
+        """Stop the zygotes, or, from another process, end what is left of them (their cgroups), and remove the folder."""
+        self.stop()
+        for name in ("kernel", "rerun"):
+            sandbox.cleanup(self.root / name / "scratch")
+        remove_tree(self.root)
+
+
+def warm_folder(jobs, pid):
+    """The folder of the warm sandboxes of the worker ``pid`` that grades job folders in ``jobs``:
+    beside them, so removed with them whatever becomes of the worker."""
+    return Path(jobs) / f"warm-{pid}"
 
 
 def confirm(cells, keys, scratch, settings, seed, deadline, warm=None):
@@ -816,15 +834,17 @@ def worker_environment(questions_path):
 
 
 class Worker:
-    """One serving worker process (:func:`serve`), replaced if it dies or hangs."""
+    """One serving worker process (:func:`serve`) that judges with the course's
+    questions at ``questions``, replaced if it dies or hangs."""
 
-    def __init__(self, log, course):
-        self.log, self.course = log, course
+    def __init__(self, log, questions):
+        self.log, self.questions = log, questions
         self.process: subprocess.Popen[str] | None = None
+        self.jobs: Path | None = None  # the folder of the job folders it was given
         self.closed = False  # set when the run stops: no worker is started again
 
     def start(self):
-        env = worker_environment(questions_file(self.course))
+        env = worker_environment(self.questions)
         with open(self.log, "ab") as log:
             # A session of its own: Ctrl-C at the terminal reaches the grader alone, which stops the workers.
             self.process = subprocess.Popen(
@@ -847,7 +867,7 @@ class Worker:
             self.start()
         process = self.process
         assert process is not None and process.stdin is not None and process.stdout is not None
-        started = time.monotonic()
+        started, self.jobs = time.monotonic(), Path(job).parent
         try:
             process.stdin.write(f"{job}\n")
             process.stdin.flush()
@@ -875,6 +895,8 @@ class Worker:
                 pass
         process.wait()
         self.process = None
+        if kill and self.jobs is not None:  # its zygotes died with it: their cgroups and folder go too
+            WarmSandboxes(warm_folder(self.jobs, process.pid)).remove()
 
 
 class Progress:
@@ -1095,7 +1117,7 @@ def _run(assignment, notebook, submissions, found, out, course, settings, worker
     runnable = sum(1 for _, entry in todo if entry is not None)
     pool: list[Worker | ClusterWorker]
     if connection is None:
-        pool = [Worker(out / "logs" / f"worker-{number + 1}.log", course) for number in range(min(workers or os.cpu_count() or 1, runnable))]
+        pool = [Worker(out / "logs" / f"worker-{number + 1}.log", questions_file(course)) for number in range(min(workers or os.cpu_count() or 1, runnable))]
     else:  # by default as many at once as the cluster's workers run: the rest wait in this process, not in the scheduler
         pool = [ClusterWorker(connection, questions_file(course)) for _ in range(min(workers or connection.threads(), runnable))]
     try:
@@ -1386,8 +1408,7 @@ def serve():
     for line in jobs:
         job = Path(line.strip())
         if warm is None and zygote.available():
-            # Beside the run's job folders: removed with them, whatever becomes of this worker.
-            warm = WarmSandboxes(job.parent / f"warm-{os.getpid()}")
+                warm = WarmSandboxes(warm_folder(job.parent, os.getpid()))
         log = os.open(job / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -1400,7 +1421,7 @@ def serve():
         sys.stderr.flush()
         answers.write(f"{job}\n")
     if warm is not None:
-        warm.stop()
+        warm.remove()
 
 
 def _preimport():
@@ -1412,23 +1433,11 @@ def _preimport():
     questions()
 
 
-def work_once(job):
-    """Grade the one job folder ``job`` and exit: a Dask task's subprocess
-    (:func:`poolkit.grader.cluster.grade_job`), its output already in the job's log."""
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a worker killed outright takes it along
-    questions()
-    work(job)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m poolkit.grader.autograde")
-    parser.add_argument("step", choices=["serve", "work"])
-    parser.add_argument("job", nargs="?", help="for work: the job folder")
-    args = parser.parse_args(argv)
-    if args.step == "work":
-        work_once(args.job)
-    else:
-        serve()
+    parser.add_argument("step", choices=["serve"], help="serve: grade each job folder named on stdin")
+    parser.parse_args(argv)
+    serve()
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ settings and the hidden seed) as bytes. So a worker machine needs only the
 course environment (the same poolkit, bubblewrap), not the course folder or a
 shared filesystem.
 
-On the worker host the task unpacks the job into a folder of its own and grades
-it in a subprocess, ``python -m poolkit.grader.autograde work JOB``: the same
-:func:`poolkit.grader.autograde.work` as a local worker runs, whose kernel and
-re-run are sandboxed processes of their own, never the Dask worker's process.
-It returns the result and the log, and the driver alone records them, as each
-arrives, exactly as it records a local worker's.
+On the worker host the task unpacks the job into a folder of its own and hands
+it to a serving process, ``python -m poolkit.grader.autograde serve``: the same
+:func:`poolkit.grader.autograde.serve` as a local run's worker, kept by each
+Dask worker thread from task to task, so that its warm sandboxes
+(:mod:`poolkit.grader.zygote`) are too. The kernel and the re-run are sandboxed
+processes of their own, never the Dask worker's process. The task returns the
+result and the log, and the driver alone records them, as each arrives,
+exactly as it records a local worker's.
 
 A task whose worker dies is rerun elsewhere by Dask; one that killed
 ``distributed.scheduler.allowed-failures`` workers fails with ``KilledWorker``,
@@ -27,14 +29,12 @@ driver restarted after a crash grades only what is not recorded (as locally).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +67,7 @@ def unpack(files: dict[str, bytes], job: Path) -> None:
         target.write_bytes(data)
 
 
-TASK_PREFIX, OWNER, GRADING = "poolkit-task-", "owner.pid", "grading.pid"
-
-
-def _own_or_gone(pid: int, folder: Path) -> bool:
-    """Whether ``pid`` is the grading subprocess of ``folder``'s task, or no process:
-    its session may still hold that task's children then (the id of a live process
-    group is not given out again), whereas a live process of another command has
-    the id anew, and its group is not this task's."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except FileNotFoundError:
-        return True
-    return str(folder).encode() in command
+TASK_PREFIX, OWNER = "poolkit-task-", "owner.pid"
 
 
 def remove_abandoned() -> None:
@@ -93,56 +81,60 @@ def remove_abandoned() -> None:
             pass
         except (OSError, ValueError):  # not ours to judge, or just being made
             continue
-        try:  # the grading subprocess's session, if some of it outlived the worker
-            leader = int((folder / GRADING).read_text())
-            if _own_or_gone(leader, folder):
-                os.killpg(leader, signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
-        sandbox.cleanup(folder / "scratch")
+        # Its serving process and zygotes died with the worker; their sandboxes' cgroups may be left.
+        for scratch in [*folder.glob("*/scratch"), *folder.glob("warm-*/*/scratch")]:
+            sandbox.cleanup(scratch)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+#: Each Dask worker thread's serving process, kept from task to task (its zygotes stay warm).
+_serving = threading.local()
+
+
+def _server(questions: bytes):
+    """This thread's serving worker (:class:`poolkit.grader.autograde.Worker`), in a
+    task folder of its own, started anew where a task brings other questions."""
+    from . import autograde  # which imports this module
+
+    digest = hashlib.sha256(questions).hexdigest()[:16]
+    if getattr(_serving, "digest", None) != digest:
+        if getattr(_serving, "worker", None) is not None:  # another course's: it goes
+            _serving.worker.stop()
+            shutil.rmtree(_serving.home, ignore_errors=True)
+        home = Path(tempfile.mkdtemp(prefix=TASK_PREFIX))
+        (home / OWNER).write_text(str(os.getpid()))
+        (home / JUDGE_QUESTIONS).write_bytes(questions)
+        _serving.worker, _serving.home, _serving.digest = autograde.Worker(home / "worker.log", home / JUDGE_QUESTIONS), home, digest
+        atexit.register(_leave, _serving.worker, home)
+    return _serving.worker, _serving.home
+
+
+def _leave(worker, home: Path) -> None:
+    """At a Dask worker's orderly exit: stop a serving process (and so its zygotes) and remove its folder."""
+    worker.stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def grade_job(files: dict[str, bytes], timeout: float) -> dict[str, Any]:
     """The Dask task: grade one packed job on this host and return
     ``{"outcome": DONE | NO_RESULT | OVERRAN, "result": text or None, "log": text, "host": name}``.
 
-    The grading runs in a subprocess with a session of its own, stopped (with every
-    sandbox it started) after ``timeout`` seconds; the job folder goes afterwards.
+    The job is graded by this worker thread's serving process (``python -m
+    poolkit.grader.autograde serve``, as a local run's worker, kept from task to
+    task, so its warm sandboxes are), replaced when it overran ``timeout``
+    seconds or died; the job folder goes afterwards.
     """
-    from . import autograde  # which imports this module
-
     remove_abandoned()
-    job = Path(tempfile.mkdtemp(prefix=TASK_PREFIX))
+    worker, home = _server(files[JUDGE_QUESTIONS])
+    job = Path(tempfile.mkdtemp(prefix="job-", dir=home))
     try:
-        (job / OWNER).write_text(str(os.getpid()))
-        unpack(files, job)
-        env = autograde.worker_environment(job / JUDGE_QUESTIONS)
-        with open(job / "worker.log", "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "poolkit.grader.autograde", "work", str(job)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=env,
-                start_new_session=True,
-            )
-            (job / GRADING).write_text(str(process.pid))
-            started = time.monotonic()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            finally:
-                sandbox.cleanup(job / "scratch")  # what its kernel or re-run left
-        result = job / "result.json"
-        if result.is_file():
-            outcome, text = DONE, result.read_text()
-        else:
-            outcome, text = (OVERRAN if time.monotonic() - started >= timeout else NO_RESULT), None
-        return {"outcome": outcome, "result": text, "log": (job / "worker.log").read_text(errors="replace")[-20000:], "host": os.uname().nodename}
+        unpack({name: data for name, data in files.items() if name != JUDGE_QUESTIONS}, job)
+        outcome = worker.grade(job, timeout)
+        text = (job / "result.json").read_text() if outcome == DONE else None
+        log = (job / "worker.log").read_text(errors="replace")[-20000:] if (job / "worker.log").is_file() else ""
+        return {"outcome": outcome, "result": text, "log": log, "host": os.uname().nodename}
     finally:
+        sandbox.cleanup(job / "scratch")
         shutil.rmtree(job, ignore_errors=True)
 
 
