@@ -490,35 +490,80 @@ def _extremum_last_kernel(is_max, propagate):
 _EXTREMUM_LAST = {(is_max, propagate): _extremum_last_kernel(is_max, propagate) for is_max in (True, False) for propagate in (True, False)}
 
 
-@njit(parallel=True, cache=True)
-def _sum_last_kernel(x, out, divisor, g, chunks):
-    """Window sums on channels-last arrays: each output's taps in row-major order
-    (the NumPy backend's), each a vectorized pass over the channels into a
-    thread's own sum (in cache, and apart from ``out``: a tenth faster than
-    summing in place), then one division on the way out."""
+@njit(cache=True)
+def _sum_last_windows(x, out, divisor, g, n, o0, o1, first, last, total):
+    """Window sums of outputs (n, o0, o1, o2), o2 in [first, last), on channels-last
+    arrays, any window: each output's taps in row-major order (the NumPy backend's),
+    each a vectorized pass over the channels into ``total``, a thread's own sum (in
+    cache, and apart from ``out``: a tenth faster than summing in place), then one
+    division on the way out."""
     size, kernel, stride, pad, dil = g[0], g[1], g[2], g[3], g[4]
-    rows = out.shape[1] * out.shape[2]
-    tasks = x.shape[0] * rows
     channels = x.shape[4]
-    for chunk in prange(chunks):
-        total = np.empty(channels, out.dtype)
-        for task in range(chunk * tasks // chunks, (chunk + 1) * tasks // chunks):
-            n, r = task // rows, task % rows
-            o0, o1 = r // out.shape[2], r % out.shape[2]
-            t0, lo0, hi0 = _clip(o0, size[0], kernel[0], stride[0], pad[0], dil[0])
-            t1, lo1, hi1 = _clip(o1, size[1], kernel[1], stride[1], pad[1], dil[1])
-            for o2 in range(out.shape[3]):
-                t2, lo2, hi2 = _clip(o2, size[2], kernel[2], stride[2], pad[2], dil[2])
-                total[:] = 0  # NumPy's sum starts from 0 too (so -0.0 gives 0.0)
-                for i0 in range(t0 + lo0 * dil[0], t0 + hi0 * dil[0], dil[0]):
-                    for i1 in range(t1 + lo1 * dil[1], t1 + hi1 * dil[1], dil[1]):
-                        for i2 in range(t2 + lo2 * dil[2], t2 + hi2 * dil[2], dil[2]):
-                            pixel = x[n, i0, i1, i2]  # 1-D views: the loops over channels vectorize better
-                            for c in range(channels):
-                                total[c] += pixel[c]
-                result, d = out[n, o0, o1, o2], divisor[o0, o1, o2]
-                for c in range(channels):
-                    result[c] = total[c] / d
+    t0, lo0, hi0 = _clip(o0, size[0], kernel[0], stride[0], pad[0], dil[0])
+    t1, lo1, hi1 = _clip(o1, size[1], kernel[1], stride[1], pad[1], dil[1])
+    for o2 in range(first, last):
+        t2, lo2, hi2 = _clip(o2, size[2], kernel[2], stride[2], pad[2], dil[2])
+        total[:] = 0  # NumPy's sum starts from 0 too (so -0.0 gives 0.0)
+        for i0 in range(t0 + lo0 * dil[0], t0 + hi0 * dil[0], dil[0]):
+            for i1 in range(t1 + lo1 * dil[1], t1 + hi1 * dil[1], dil[1]):
+                for i2 in range(t2 + lo2 * dil[2], t2 + hi2 * dil[2], dil[2]):
+                    pixel = x[n, i0, i1, i2]  # 1-D views: the loops over channels vectorize better
+                    for c in range(channels):
+                        total[c] += pixel[c]
+        result, d = out[n, o0, o1, o2], divisor[o0, o1, o2]
+        for c in range(channels):
+            result[c] = total[c] / d
+
+
+#: The 2-D windows (rows, columns) that get a channels-last sum kernel of their own
+#: (0, 0: none, every window through :func:`_sum_last_windows`).
+_LAST_TAPS = ((0, 0), (2, 2), (3, 3))
+
+
+def _sum_last_kernel(taps):
+    """Window sums on channels-last arrays, parallel over rows of outputs, compiled
+    for the 2-D window of ``taps`` (rows, columns). The outputs whose window lies
+    inside the input (undilated) add their taps, in row-major order, in a register
+    per channel: the taps' loops have constant bounds, so they unroll inside the
+    vectorized loop over the channels, and each sum goes to ``out`` once, divided.
+    Every other output (the edges, other windows) runs :func:`_sum_last_windows`."""
+    k1, k2 = taps
+
+    @njit(parallel=True, cache=True)
+    def kernel(x, out, divisor, g, start, chunks):
+        size, kernel, stride, pad, dil = g[0], g[1], g[2], g[3], g[4]
+        rows, width = out.shape[1] * out.shape[2], out.shape[3]
+        tasks = x.shape[0] * rows
+        channels = x.shape[4]
+        fast = k1 > 0 and kernel[0] == 1 and kernel[1] == k1 and kernel[2] == k2 and dil[1] == 1 and dil[2] == 1
+        # The outputs along a row whose window lies inside the input: [first, last).
+        first = min(width, -(-pad[2] // stride[2]))
+        last = max(first, min(width, (size[2] - k2 + pad[2]) // stride[2] + 1))
+        for chunk in prange(chunks):
+            total = np.empty(channels, out.dtype)
+            for task in range(chunk * tasks // chunks, (chunk + 1) * tasks // chunks):
+                n, r = task // rows, task % rows
+                o0, o1 = r // out.shape[2], r % out.shape[2]
+                i0, i1 = o0 * stride[0] - pad[0], o1 * stride[1] - pad[1]
+                if not (fast and 0 <= i0 < size[0] and 0 <= i1 <= size[1] - k1):
+                    _sum_last_windows(x, out, divisor, g, n, o0, o1, 0, width, total)
+                    continue
+                _sum_last_windows(x, out, divisor, g, n, o0, o1, 0, first, total)
+                for o2 in range(first, last):
+                    i2 = o2 * stride[2] - pad[2]
+                    result, d = out[n, o0, o1, o2], divisor[o0, o1, o2]
+                    for c in range(channels):
+                        total_c = start  # NumPy's sum starts from 0 too (so -0.0 gives 0.0)
+                        for j1 in range(k1):
+                            for j2 in range(k2):
+                                total_c += x[n, i0, i1 + j1, i2 + j2, c]
+                        result[c] = total_c / d
+                _sum_last_windows(x, out, divisor, g, n, o0, o1, last, width, total)
+
+    return kernel
+
+
+_SUM_LAST = {taps: _sum_last_kernel(taps) for taps in _LAST_TAPS}
 
 
 @njit(parallel=True, cache=True)
@@ -852,7 +897,8 @@ def pool(x, window, op, *, indices=False, nan="propagate", divisor=None):
             _indices_last_kernel(last, out, where, g, op == "max", nan == "propagate", start, chunks)
             return _from_last(out, window.dims).astype(x.dtype, copy=False), _from_last(where, window.dims)
         if op == "sum":
-            _sum_last_kernel(last, out, cells.per_output(divisor, shape[1:4], acc), g, chunks)
+            taps = window.kernel[-2:] if window.dims > 1 else ()
+            _SUM_LAST[taps if taps in _SUM_LAST else (0, 0)](last, out, cells.per_output(divisor, shape[1:4], acc), g, start, chunks)
         else:
             _EXTREMUM_LAST[op == "max", nan == "propagate"](last, out, g, start, chunks)
         return _from_last(out, window.dims).astype(x.dtype, copy=False)
