@@ -341,9 +341,24 @@ class WarmSandboxes:
         self.started: tuple | None = None
         self.kernel: zygote.Warm | None = None
         self.rerun: zygote.Warm | None = None
+        self.waiting = False  # launched, not yet known to be ready
 
     def ready(self, settings):
         """The (kernel, re-run) zygotes for a job with ``settings``, started if needed."""
+        self.launch(settings)
+        if self.waiting:
+            self.waiting = False
+            for warm in (self.kernel, self.rerun):
+                assert warm is not None
+                try:
+                    warm.wait()
+                except RuntimeError:
+                    self.stop()
+                    raise
+        return self.kernel, self.rerun
+
+    def launch(self, settings):
+        """Start the zygotes for jobs with ``settings`` (unless they run), not waiting for them."""
         wanted = (settings.memory, settings.scratch)
         if self.started != wanted or not (self.kernel and self.kernel.running() and self.rerun and self.rerun.running()):
             self.stop()
@@ -355,17 +370,16 @@ class WarmSandboxes:
                 hide=[str(Path(checks.__file__).resolve().parents[1])], bind=binds,
             )  # fmt: skip
             self.kernel, self.rerun = kernel, again
-            kernel.start()
-            again.start()
-            self.started = wanted
-        return self.kernel, self.rerun
+            kernel.launch()  # both import at once
+            again.launch()
+            self.started, self.waiting = wanted, True
 
     def stop(self):
         for warm in (self.kernel, self.rerun):
             if warm is not None:
                 warm.stop()
         self.kernel = self.rerun = None
-        self.started = None
+        self.started, self.waiting = None, False
 
     def remove(self):
         """Stop the zygotes, or, from another process, end what is left of them (their cgroups), and remove the folder."""
@@ -574,11 +588,19 @@ def record(out, assignment, submission, result):
                 cell.outputs = [notebooks.error_output("InvalidScore", "the test cell's result is not a score between 0 and its points")]
                 flags.add(f"invalid-score:{_cell_label(cell, index)}")
     resources = _resources(out, assignment, submission.notebook, submission.student)
+
+    class SaveInto(SaveAutoGrades):
+        """nbgrader's SaveAutoGrades into the gradebook already open here (each opening costs 50 ms)."""
+
+        def preprocess(self, nb, resources):
+            self.notebook_id, self.assignment_id, self.student_id = submission.notebook, assignment, submission.student
+            self.gradebook = gb
+            return super(SaveAutoGrades, self).preprocess(nb, resources)  # its cells, as SaveAutoGrades's own does
+
     with Gradebook(_db_url(out)) as gb:
         gb.update_or_create_student(submission.student)
         gb.update_or_create_submission(assignment, submission.student)
-    SaveAutoGrades().preprocess(nb, resources)
-    with Gradebook(_db_url(out)) as gb:
+        SaveInto().preprocess(nb, resources)
         for key in submission.questions:
             confirmed = result["verified"].get(key)
             if confirmed is None:  # its cell timed out or killed the kernel: already 0
@@ -837,18 +859,20 @@ class Worker:
     """One serving worker process (:func:`serve`) that judges with the course's
     questions at ``questions``, replaced if it dies or hangs."""
 
-    def __init__(self, log, questions):
-        self.log, self.questions = log, questions
+    def __init__(self, log, questions, jobs=None, settings=None):
+        self.log, self.questions, self.settings = log, questions, settings
         self.process: subprocess.Popen[str] | None = None
-        self.jobs: Path | None = None  # the folder of the job folders it was given
+        self.jobs: Path | None = Path(jobs) if jobs else None  # the folder of the job folders it is given
         self.closed = False  # set when the run stops: no worker is started again
 
     def start(self):
         env = worker_environment(self.questions)
+        # Told the jobs' folder and settings, it starts its warm sandboxes at once, not at the first job.
+        early = ["--jobs", str(self.jobs), "--settings", json.dumps(vars(self.settings))] if self.jobs and self.settings else []
         with open(self.log, "ab") as log:
             # A session of its own: Ctrl-C at the terminal reaches the grader alone, which stops the workers.
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "poolkit.grader.autograde", "serve"],
+                [sys.executable, "-m", "poolkit.grader.autograde", "serve", *early],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -1117,7 +1141,7 @@ def _run(assignment, notebook, submissions, found, out, course, settings, worker
     runnable = sum(1 for _, entry in todo if entry is not None)
     pool: list[Worker | ClusterWorker]
     if connection is None:
-        pool = [Worker(out / "logs" / f"worker-{number + 1}.log", questions_file(course)) for number in range(min(workers or os.cpu_count() or 1, runnable))]
+        pool = [Worker(out / "logs" / f"worker-{number + 1}.log", questions_file(course), jobs, settings) for number in range(min(workers or os.cpu_count() or 1, runnable))]
     else:  # by default as many at once as the cluster's workers run: the rest wait in this process, not in the scheduler
         pool = [ClusterWorker(connection, questions_file(course)) for _ in range(min(workers or connection.threads(), runnable))]
     try:
@@ -1388,8 +1412,12 @@ def _worker_died(out, assignment, submission):
 _PR_SET_PDEATHSIG = 1
 
 
-def serve():
+def serve(jobs=None, settings=None):
     """A worker: grade each job folder named on stdin, answering with its name on stdout.
+
+    Given the folder of the job folders ``jobs`` and the run's ``settings``, it
+    starts its warm sandboxes at once (they import the frameworks while the grader
+    generates the assignment); else at its first job.
 
     The worker lives for the whole run and never runs a student's code itself:
     each job's kernel and re-run are sandboxed processes of their own. Its stdin
@@ -1400,12 +1428,15 @@ def serve():
     # (A grader gone before this line leaves this worker's stdin at its end: it stops then.)
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     # Dups are not inherited by the kernels and re-runs this worker starts.
-    jobs, answers = os.fdopen(os.dup(0), "r"), os.fdopen(os.dup(1), "w", buffering=1)
+    requests, answers = os.fdopen(os.dup(0), "r"), os.fdopen(os.dup(1), "w", buffering=1)
     silent = os.open(os.devnull, os.O_RDONLY)
     os.dup2(silent, 0)
-    _preimport()
     warm = None
-    for line in jobs:
+    if jobs is not None and settings is not None and zygote.available():
+        warm = WarmSandboxes(warm_folder(jobs, os.getpid()))
+        warm.launch(settings)
+    _preimport()
+    for line in requests:
         job = Path(line.strip())
         if warm is None and zygote.available():
                 warm = WarmSandboxes(warm_folder(job.parent, os.getpid()))
@@ -1436,8 +1467,10 @@ def _preimport():
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m poolkit.grader.autograde")
     parser.add_argument("step", choices=["serve"], help="serve: grade each job folder named on stdin")
-    parser.parse_args(argv)
-    serve()
+    parser.add_argument("--jobs", type=Path, help="the folder of the job folders: start the warm sandboxes now")
+    parser.add_argument("--settings", type=json.loads, help="with --jobs: the run's settings, as JSON")
+    args = parser.parse_args(argv)
+    serve(args.jobs, Settings(**args.settings) if args.settings else None)
 
 
 if __name__ == "__main__":

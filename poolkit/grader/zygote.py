@@ -476,6 +476,11 @@ class Warm:
 
     def start(self):
         """Start the zygote and wait until it has imported what it preloads."""
+        self.launch()
+        self.wait()
+
+    def launch(self):
+        """Start the zygote, not waiting for it (:meth:`wait` does): several import at once."""
         import subprocess
 
         from . import sandbox
@@ -493,7 +498,16 @@ class Warm:
         ]
         with open(os.path.join(self.root, "zygote.log"), "ab") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=self.env, cwd=self.scratch, start_new_session=True)
-        assert self.process.stdout is not None
+
+    def wait(self):
+        """Wait until the zygote :meth:`launch` started has imported what it preloads.
+
+        Raises
+        ------
+        RuntimeError
+            If it ended, or did not say it was ready within :data:`START_TIMEOUT` seconds.
+        """
+        assert self.process is not None and self.process.stdout is not None
         with selectors.DefaultSelector() as waiting:
             waiting.register(self.process.stdout, selectors.EVENT_READ)
             ready = bool(waiting.select(START_TIMEOUT)) and self.process.stdout.readline().strip() == b"ready"
