@@ -20,6 +20,7 @@ import time
 import nbformat
 import pytest
 from test_autograde import MAX_SCORE, WRONG, grade, pool2d_source, submission
+from test_sandbox import TRIES
 
 from poolkit.grader import sandbox, zygote
 
@@ -127,13 +128,6 @@ print(json.dumps({
 }))
 """
 
-TRIES = """def tries(action):
-    try:
-        action()
-        return "done"
-    except OSError as error:
-        return type(error).__name__
-"""
 
 
 def test_a_child_cannot_signal_ask_or_replace_its_zygote_nor_use_tcp(warm, tmp_path):

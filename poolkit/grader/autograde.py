@@ -362,12 +362,10 @@ class WarmSandboxes:
         wanted = (settings.memory, settings.scratch)
         if self.started != wanted or not (self.kernel and self.kernel.running() and self.rerun and self.rerun.running()):
             self.stop()
-            here = Path(rerun.__file__).resolve().parent
             kernel = zygote.Warm(self.root / "kernel", settings.memory, settings.scratch, kernel_env(self.root / "kernel" / "scratch"), WARM_KERNEL)
-            binds = [(str(here / name), f"{RERUN_DIR}/{name}") for name in (*RERUN_FILES, "zygote.py")]
             again = zygote.Warm(
                 self.root / "rerun", settings.memory, settings.scratch, kernel_env(self.root / "rerun" / "scratch"), WARM_RERUN,
-                hide=[str(Path(checks.__file__).resolve().parents[1])], bind=binds,
+                hide=[_poolkit_folder()], bind=_rerun_binds("zygote.py"),
             )  # fmt: skip
             self.kernel, self.rerun = kernel, again
             kernel.launch()  # both import at once
@@ -462,6 +460,17 @@ def _package_folder(name):
     return list(spec.submodule_search_locations)[0] if spec and spec.submodule_search_locations else None
 
 
+def _poolkit_folder():
+    """poolkit's own folder, hidden in a re-run's sandbox."""
+    return str(Path(checks.__file__).resolve().parents[1])
+
+
+def _rerun_binds(*also):
+    """The re-run's files (:data:`RERUN_FILES`, and the grader's files ``also``), bound read-only at :data:`RERUN_DIR`."""
+    here = Path(rerun.__file__).resolve().parent
+    return [(str(here / name), f"{RERUN_DIR}/{name}") for name in (*RERUN_FILES, *also)]
+
+
 def ask(cells, calls, scratch, settings, lock, deadline, warm=None):
     """Run the student's ``cells`` in a fresh sandboxed process and ask it for the answer
     to each ``(question, case)`` of ``calls``, one case at a time (its inputs are sent
@@ -475,7 +484,6 @@ def ask(cells, calls, scratch, settings, lock, deadline, warm=None):
     What does not come back in time (nor before ``deadline``), or in the format, is not credited; the process,
     and everything it started, is ended before this returns.
     """
-    here = Path(rerun.__file__).resolve().parent
     framework = declared_framework(cells)
     if warm is not None:
         prefix, env, cwd, harness = warm.client(scratch), kernel_env(Path(warm.scratch)), warm.scratch, f"{RERUN_DIR}/rerun.py"
@@ -484,11 +492,10 @@ def ask(cells, calls, scratch, settings, lock, deadline, warm=None):
         # Only the notebook's own framework is importable there (the other's folder is hidden), so
         # only it is imported and locked: a second framework would cost seconds on every submission.
         others = [_package_folder(PACKAGES[other]) for other in checks.FRAMEWORKS if other != framework]
-        hidden = [str(Path(checks.__file__).resolve().parents[1]), *filter(None, others)]
-        binds = [(str(here / name), f"{RERUN_DIR}/{name}") for name in RERUN_FILES]
-        prefix = sandbox.command(scratch, settings.memory, hide=hidden, bind=binds, scratch_size=settings.scratch)
+        hidden = [_poolkit_folder(), *filter(None, others)]
+        prefix = sandbox.command(scratch, settings.memory, hide=hidden, bind=_rerun_binds(), scratch_size=settings.scratch)
         locked = ([framework] if sandbox.isolated() else list(checks.FRAMEWORKS)) if lock else []
-        harness = f"{RERUN_DIR}/rerun.py" if sandbox.isolated() else str(here / "rerun.py")
+        harness = f"{RERUN_DIR}/rerun.py" if sandbox.isolated() else str(Path(rerun.__file__).resolve())
         env, cwd = kernel_env(Path(scratch)), scratch
     answers = [(None, "no result: the re-run of your notebook stopped before this case", 0.0)] * len(calls)
     refused: list[str] = []

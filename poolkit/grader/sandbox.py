@@ -93,8 +93,8 @@ INNER_SCRIPT = "/run/poolkit/sandbox.py"
 SOCKETS_INSIDE = "/run/poolkit/sockets"
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG = 1
 _libc.syscall.restype = ctypes.c_long
+_PR_SET_PDEATHSIG = 1
 
 
 class _RulesetAttr(ctypes.Structure):
